@@ -1,0 +1,118 @@
+"""Model configuration dataclasses, read from the JSON files in `model_configs/`."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class PreprocessConfig:
+    """How raw images become tensors (kept apart from the architecture, as timm does)."""
+
+    image_size: int = 224
+    resize_size: int = 256
+    # None means pixels are fed in [0, 1] without normalisation (the official checkpoint's quirk).
+    mean: Optional[tuple[float, float, float]] = (0.485, 0.456, 0.406)
+    std: Optional[tuple[float, float, float]] = (0.229, 0.224, 0.225)
+    interpolation: str = "bicubic"
+    train_rotation: float = 45.0
+    train_scale: tuple[float, float] = (0.6, 1.0)
+
+
+@dataclass
+class ImageTowerConfig:
+    """A timm model by name, its keyword arguments and an optional local weights file."""
+
+    model_name: str = "vit_base_patch16_224"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    weights: Optional[str] = None
+    # Some checkpoints keep a `head` Linear instead of a separate projection.
+    projection: str = "linear"  # "linear" | "head"
+
+
+@dataclass
+class DnaTokenizerConfig:
+    """BarcodeBERT k-mer tokenisation: k, stride and the padded sequence length in nucleotides."""
+
+    k: int = 5
+    stride: int = 5
+    max_len: int = 660
+    pad_char: str = "N"
+
+
+@dataclass
+class DnaTowerConfig:
+    """A transformers BERT over DNA k-mers."""
+
+    hidden_size: int = 768
+    num_layers: int = 12
+    num_heads: int = 12
+    intermediate_size: int = 3072
+    dropout: float = 0.1
+    tokenizer: DnaTokenizerConfig = field(default_factory=DnaTokenizerConfig)
+    # "mean": mean of last hidden states over real tokens; "official": MLM head with its decoder
+    # replaced by Linear(hidden, hidden), softmax over channels, mean over all positions.
+    pooling: str = "mean"
+    prepend_mask_token: bool = False
+    use_attention_mask: bool = True
+    weights: Optional[str] = None
+
+
+@dataclass
+class TextTowerConfig:
+    """A transformers BERT over the taxonomy string."""
+
+    hidden_size: int = 512
+    num_layers: int = 4
+    num_heads: int = 8
+    intermediate_size: int = 2048
+    dropout: float = 0.1
+    max_tokens: int = 20
+    # "wordpiece": a WordPiece vocabulary fitted on the training taxonomy strings and stored in the
+    # checkpoint; otherwise a local directory holding a BERT tokenizer (vocab.txt / tokenizer.json).
+    tokenizer: str = "wordpiece"
+    vocab_size: int = 4096
+    # "mean_masked": mean over real tokens; "mean_all": mean over all max_tokens positions (official).
+    pooling: str = "mean_masked"
+    weights: Optional[str] = None
+
+
+@dataclass
+class ModelConfig:
+    """A whole CLIBD model: embedding size, temperature init and the three towers."""
+
+    name: str = "custom"
+    embed_dim: int = 768
+    init_logit_scale: float = 2.6592600369262695  # log(1 / 0.07)
+    image: ImageTowerConfig = field(default_factory=ImageTowerConfig)
+    dna: DnaTowerConfig = field(default_factory=DnaTowerConfig)
+    text: TextTowerConfig = field(default_factory=TextTowerConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form, as stored in checkpoints."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Build from plain JSON, rejecting unknown keys so a typo never passes silently."""
+        return _build(cls, data)
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    kwargs = {}
+    for key, value in data.items():
+        default = names[key].default_factory if names[key].default_factory is not dataclasses.MISSING else None
+        sample = default() if default else None
+        if dataclasses.is_dataclass(sample) and isinstance(value, dict):
+            kwargs[key] = _build(type(sample), value)
+        elif isinstance(value, list):
+            kwargs[key] = tuple(value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)

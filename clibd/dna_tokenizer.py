@@ -1,0 +1,86 @@
+"""BarcodeBERT k-mer tokenizer for DNA barcodes."""
+from __future__ import annotations
+
+import itertools
+import re
+
+import torch
+
+from clibd.config import DnaTokenizerConfig
+
+SPECIALS: tuple[str, ...] = ("<MASK>", "<CLS>", "<UNK>")
+MASK_ID, CLS_ID, UNK_ID = 0, 1, 2
+NUCLEOTIDES = "ACGT"
+# IUPAC ambiguity codes are legal in a barcode; any k-mer containing one maps to <UNK>.
+IUPAC_AMBIGUOUS = "RYKMSWBDHVN"
+_GAPS = re.compile(r"[-.~\s]")
+_ILLEGAL = re.compile(f"[^{NUCLEOTIDES}{IUPAC_AMBIGUOUS}]")
+
+
+class InvalidSequenceError(ValueError):
+    """A barcode that holds characters that are not IUPAC nucleotide codes, or nothing at all."""
+
+
+def normalize_sequence(sequence: str) -> str:
+    """Upper-case, RNA `U` read as `T`, alignment gaps and whitespace removed; reject non-IUPAC letters."""
+    seq = _GAPS.sub("", sequence.upper()).replace("U", "T")
+    bad = _ILLEGAL.search(seq)
+    if bad:
+        raise InvalidSequenceError(
+            f"character {bad.group()!r} at position {bad.start() + 1} is not an IUPAC nucleotide code"
+        )
+    if not seq:
+        raise InvalidSequenceError("the sequence is empty")
+    return seq
+
+
+class KmerTokenizer:
+    """Splits a barcode into k-mers (non-overlapping by default) over a fixed 4^k + 3 vocabulary."""
+
+    def __init__(self, config: DnaTokenizerConfig | None = None) -> None:
+        self.config = config or DnaTokenizerConfig()
+        k = self.config.k
+        if k < 1 or self.config.stride < 1 or self.config.max_len < k:
+            raise ValueError(f"invalid k-mer settings: {self.config}")
+        kmers = ["".join(p) for p in itertools.product(NUCLEOTIDES, repeat=k)]
+        self.vocab: dict[str, int] = {tok: i for i, tok in enumerate(SPECIALS + tuple(kmers))}
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids (3 specials + 4^k)."""
+        return len(self.vocab)
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens per sequence after padding/truncation to `max_len`."""
+        return (self.config.max_len - self.config.k) // self.config.stride + 1
+
+    def tokenize(self, sequence: str) -> tuple[list[int], int]:
+        """Token ids of one barcode and how many of them cover real (non-padding) nucleotides."""
+        cfg = self.config
+        seq = normalize_sequence(sequence)[: cfg.max_len]
+        real = len(seq)
+        seq = seq + cfg.pad_char * (cfg.max_len - real)
+        ids = []
+        n_real = 0
+        for start in range(0, cfg.max_len - cfg.k + 1, cfg.stride):
+            ids.append(self.vocab.get(seq[start : start + cfg.k], UNK_ID))
+            if start < real:
+                n_real += 1
+        return ids, n_real
+
+    def __call__(
+        self, sequences: list[str], prepend_mask_token: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """Batch of `input_ids` and `attention_mask` (1 for tokens overlapping the real sequence)."""
+        n = self.num_tokens + (1 if prepend_mask_token else 0)
+        input_ids = torch.empty((len(sequences), n), dtype=torch.long)
+        mask = torch.zeros((len(sequences), n), dtype=torch.long)
+        for row, sequence in enumerate(sequences):
+            ids, n_real = self.tokenize(sequence)
+            if prepend_mask_token:
+                ids = [MASK_ID] + ids
+                n_real += 1
+            input_ids[row] = torch.tensor(ids)
+            mask[row, :n_real] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}
