@@ -1,0 +1,71 @@
+"""FASTA with taxonomy in the header."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator, Optional
+
+from clibd.taxonomy import RANKS
+from training.readers.tabular import open_text
+from training.records import Record, clean
+
+_SINTAX_RANKS = {"o": "order", "f": "family", "g": "genus", "s": "species"}
+_BIN = re.compile(r"^BOLD:[A-Z]{3}\d{4}$")
+
+
+def parse_header(header: str) -> Record:
+    """Taxonomy from a FASTA header.
+
+    Understood: SINTAX (`id;tax=o:Diptera,f:Culicidae,g:Aedes,s:Aedes_vexans;`), key=value
+    (`id order=Diptera;family=...;species=...;bin=BOLD:AAA0001`) and pipes
+    (`id|order|family|genus|species[|BIN]`). Anything else gives an id without taxonomy.
+    """
+    header = header.strip()
+    fields: dict[str, Optional[str]] = {}
+    if ";tax=" in header or header.startswith("tax="):
+        rid, _, tax = header.partition(";tax=")
+        for part in tax.rstrip(";").split(","):
+            key, _, value = part.partition(":")
+            if key in _SINTAX_RANKS:
+                fields[_SINTAX_RANKS[key]] = value.replace("_", " ")
+    elif "=" in header:
+        rid, _, rest = header.partition(" ")
+        for part in re.split(r"[;\s]+(?=\w+=)", rest):
+            key, _, value = part.partition("=")
+            key = key.strip().lower()
+            if key in RANKS or key == "bin":
+                fields[key] = value.strip().rstrip(";")
+    elif "|" in header:
+        parts = [p.strip() for p in header.split("|")]
+        rid = parts[0]
+        if len(parts) >= 5:
+            fields.update(zip(RANKS, parts[1:5]))
+            if len(parts) >= 6 and _BIN.match(parts[5]):
+                fields["bin"] = parts[5]
+    else:
+        rid = header.split()[0] if header.split() else ""
+    rid = rid.split()[0] if rid.split() else rid
+    return Record(id=rid, **{k: clean(v) for k, v in fields.items()})
+
+
+def read_fasta(path: str | Path) -> Iterator[Record]:
+    """Records of a FASTA file (wrapped lines, any case, Windows line endings)."""
+    header: Optional[str] = None
+    chunks: list[str] = []
+    with open_text(path) as fh:
+        for line in fh:
+            line = line.rstrip("\r\n")
+            if line.startswith(">"):
+                if header is not None:
+                    yield _finish(header, chunks)
+                header, chunks = line[1:], []
+            elif header is not None:
+                chunks.append(line.strip())
+    if header is not None:
+        yield _finish(header, chunks)
+
+
+def _finish(header: str, chunks: list[str]) -> Record:
+    rec = parse_header(header)
+    rec.dna = "".join(chunks) or None
+    return rec

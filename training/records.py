@@ -1,0 +1,63 @@
+"""The one record type every reader produces, and its plain TSV form."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional
+
+from clibd.taxonomy import RANKS
+
+# Values that mean "no label" in the formats we read (BIOSCAN-1M, BOLD v5 exports, spreadsheets).
+MISSING_VALUES = frozenset({"", "not_classified", "none", "nan", "na", "n/a", "null"})
+
+
+def clean(value: Optional[str]) -> Optional[str]:
+    """Strip a field; the formats' spellings of "missing" become None."""
+    if value is None:
+        return None
+    value = value.strip()
+    return None if value.lower() in MISSING_VALUES else value
+
+
+@dataclass
+class Record:
+    """One specimen: identifier, taxonomy (order..species), BIN, barcode, image path and split."""
+
+    id: str
+    order: Optional[str] = None
+    family: Optional[str] = None
+    genus: Optional[str] = None
+    species: Optional[str] = None
+    bin: Optional[str] = None
+    dna: Optional[str] = None
+    image: Optional[str] = None
+    split: Optional[str] = None
+
+    def taxonomy(self) -> dict[str, Optional[str]]:
+        """The ranks order..species as a dict."""
+        return {rank: getattr(self, rank) for rank in RANKS}
+
+    def label(self, rank: str) -> Optional[str]:
+        """The name at `rank`, or None."""
+        return getattr(self, rank)
+
+
+FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Record))
+
+
+def write_records(records: Iterable[Record], path: str | Path) -> int:
+    """Write records as the project's plain TSV (readable by `read_table`); returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(FIELDS)
+        for rec in records:
+            writer.writerow(["" if getattr(rec, f) is None else getattr(rec, f) for f in FIELDS])
+            n += 1
+    tmp.replace(path)
+    return n
