@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import pickle
 from pathlib import Path
 from typing import Any, Optional
 
@@ -45,7 +46,10 @@ def save_checkpoint(model: CLIBD, path: str | Path, extra: Optional[dict[str, An
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint payload (tensors on the CPU), validated."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (EOFError, RuntimeError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"{path} is not a readable checkpoint ({exc.__class__.__name__}: {exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a {FORMAT} file")
     return payload

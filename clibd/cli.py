@@ -34,7 +34,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:  # bad input: a one-line message, not a traceback
+        parser.exit(2, f"clibd {args.command}: error: {exc}\n")
 
 
 if __name__ == "__main__":

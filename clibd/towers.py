@@ -45,6 +45,12 @@ def _bert_config(hidden: int, layers: int, heads: int, intermediate: int, dropou
                       max_position_embeddings=positions, pad_token_id=pad_id)
 
 
+def _hf_checkpointing(model: nn.Module, enable: bool) -> None:
+    """Switch activation checkpointing on a transformers model (the method was renamed in v5)."""
+    prefix = "activation" if hasattr(model, "activation_checkpointing_enable") else "gradient"
+    getattr(model, f"{prefix}_checkpointing_{'enable' if enable else 'disable'}")()
+
+
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Mean over positions where `mask` is 1 (all positions when no mask)."""
     if mask is None:
@@ -83,10 +89,7 @@ class DnaTower(nn.Module):
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Trade compute for memory in the trunk."""
-        if enable:
-            self.mlm.gradient_checkpointing_enable()
-        else:
-            self.mlm.gradient_checkpointing_disable()
+        _hf_checkpointing(self.mlm, enable)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Unnormalised embedding of a batch of tokenised barcodes."""
@@ -113,10 +116,7 @@ class TextTower(nn.Module):
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Trade compute for memory in the trunk."""
-        if enable:
-            self.bert.gradient_checkpointing_enable()
-        else:
-            self.bert.gradient_checkpointing_disable()
+        _hf_checkpointing(self.bert, enable)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Unnormalised embedding of a batch of tokenised taxonomy strings."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
@@ -48,7 +49,10 @@ FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Record))
 
 
 def write_records(records: Iterable[Record], path: str | Path) -> int:
-    """Write records as the project's plain TSV (readable by `read_table`); returns the count."""
+    """Write records as the project's plain TSV (readable by `read_table`); returns the count.
+
+    Image paths (valid from the working directory) are written relative to the file's folder.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -57,7 +61,10 @@ def write_records(records: Iterable[Record], path: str | Path) -> int:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(FIELDS)
         for rec in records:
-            writer.writerow(["" if getattr(rec, f) is None else getattr(rec, f) for f in FIELDS])
+            row = {f: getattr(rec, f) for f in FIELDS}
+            if row["image"] and not os.path.isabs(row["image"]):
+                row["image"] = os.path.relpath(row["image"], path.parent)
+            writer.writerow(["" if row[f] is None else row[f] for f in FIELDS])
             n += 1
     tmp.replace(path)
     return n

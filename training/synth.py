@@ -169,7 +169,7 @@ def generate(out_dir: str | Path, cfg: SynthConfig | None = None, progress: bool
             traits = {k: v + rng.normal(0, 0.03) for k, v in species.traits.items()}
             draw_specimen(traits, cfg.image_size, rng).save(out / "images" / f"{rid}.png")
             records.append(Record(id=rid, order=order.name, family=family.name, genus=genus.name,
-                                  species=species.name, bin=bin_id, dna=dna, image=f"images/{rid}.png"))
+                                  species=species.name, bin=bin_id, dna=dna, image=str(out / "images" / f"{rid}.png")))
             bar.update()
     bar.close()
     write_records(records, out / "records.tsv")

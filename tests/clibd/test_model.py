@@ -1,0 +1,85 @@
+import dataclasses
+
+import pytest
+import torch
+
+from clibd import (Embedder, ModelConfig, checkpoint_hash, create_model, get_model_config, list_models,
+                   load_checkpoint, save_checkpoint)
+from clibd.dna_tokenizer import KmerTokenizer
+
+CORPUS = ["Diptera Culicidae Aedes Aedes vexans", "Coleoptera Carabidae Abax Abax parallelepipedus"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return create_model("clibd-tiny", text_corpus=CORPUS).eval()
+
+
+def test_builtin_configs_parse_with_the_papers_shapes():
+    assert {"clibd-tiny", "clibd-base", "clibd-official"} <= set(list_models())
+    base = get_model_config("clibd-base")
+    assert base.embed_dim == 768 and base.image.model_name == "vit_base_patch16_224"
+    assert (base.dna.num_layers, base.dna.hidden_size, base.text.num_layers, base.text.hidden_size) == (12, 768, 4, 512)
+    official = get_model_config("clibd-official")
+    assert official.preprocess.mean is None and official.dna.prepend_mask_token
+    assert official.dna.pooling == "official" and not official.dna.use_attention_mask
+    assert official.text.pooling == "mean_all"
+
+
+def test_unknown_config_key_and_model_name_fail_loudly():
+    with pytest.raises(ValueError, match="unknown ModelConfig keys"):
+        ModelConfig.from_dict({"embed_dimm": 3})
+    with pytest.raises(ValueError, match="unknown model"):
+        get_model_config("no-such-model")
+
+
+def test_three_towers_give_normalised_embeddings(tiny):
+    dna = KmerTokenizer()(["ACGT" * 100, "TTGA" * 80])
+    text = tiny.text_tokenizer(CORPUS)
+    with torch.no_grad():
+        out = tiny({"image": torch.randn(2, 3, 64, 64), "dna_input_ids": dna["input_ids"],
+                    "dna_attention_mask": dna["attention_mask"], "text_input_ids": text["input_ids"],
+                    "text_attention_mask": text["attention_mask"]})
+    for m in ("image", "dna", "text"):
+        assert out[m].shape == (2, 128)
+        assert torch.allclose(out[m].norm(dim=-1), torch.ones(2), atol=1e-5)
+    assert out["logit_scale"].item() == pytest.approx(1 / 0.07, rel=1e-4)
+
+
+def test_dna_padding_does_not_change_the_default_embedding(tiny):
+    """Mean pooling over real tokens: longer N-padding (a different max_len) leaves the result alone."""
+    emb = Embedder(tiny, device="cpu")
+    a = emb.encode_dna(["ACGTAACGTT" * 20])
+    b = emb.encode_dna(["ACGTAACGTT" * 20 + "N" * 50])  # trailing Ns are ambiguous k-mers, real tokens
+    assert a.shape == (1, 128) and not (a == b).all()
+
+
+def test_checkpoint_roundtrip_rebuilds_identical_outputs(tiny, tmp_path):
+    path = save_checkpoint(tiny, tmp_path / "m.pt", {"note": "x"})
+    again = load_checkpoint(path)
+    e1, e2 = Embedder(tiny, device="cpu"), Embedder(again, device="cpu")
+    seqs = ["ACGTTGCA" * 70]
+    assert (e1.encode_dna(seqs) == e2.encode_dna(seqs)).all()
+    assert (e1.encode_text([{"order": "Diptera"}]) == e2.encode_text([{"order": "Diptera"}])).all()
+    assert len(checkpoint_hash(path)) == 64
+
+
+def test_official_quirks_mode_builds_and_encodes():
+    cfg = get_model_config("clibd-tiny")
+    cfg = dataclasses.replace(cfg, dna=dataclasses.replace(cfg.dna, pooling="official", prepend_mask_token=True,
+                                                            use_attention_mask=False),
+                              text=dataclasses.replace(cfg.text, pooling="mean_all"),
+                              preprocess=dataclasses.replace(cfg.preprocess, mean=None, std=None))
+    model = create_model(cfg, text_corpus=CORPUS)
+    assert model.dna.mlm.cls.predictions.decoder.out_features == cfg.dna.hidden_size
+    emb = Embedder(model, device="cpu").encode_dna(["ACGT" * 100])
+    assert emb.shape == (1, 128)
+
+
+def test_grad_checkpointing_switches_on_every_tower(tiny):
+    tiny.set_grad_checkpointing(True)
+    assert tiny.dna.mlm.bert.encoder.layer[0].gradient_checkpointing and tiny.text.bert.encoder.layer[0].gradient_checkpointing
+    assert tiny.image.trunk.grad_checkpointing
+    tiny.set_grad_checkpointing(False)
+    assert not tiny.dna.mlm.bert.encoder.layer[0].gradient_checkpointing

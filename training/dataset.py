@@ -1,0 +1,60 @@
+"""Torch datasets over records: contrastive pairs and masked-LM barcodes."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
+from clibd.model import CLIBD
+from clibd.preprocess import load_image, train_transform, eval_transform
+from clibd.taxonomy import taxonomy_text
+from training.records import Record
+
+
+def usable(rec: Record, modalities: Sequence[str]) -> bool:
+    """Whether a record carries every modality asked for (a valid barcode for "dna")."""
+    if "image" in modalities and not rec.image:
+        return False
+    if "dna" in modalities:
+        try:
+            normalize_sequence(rec.dna or "")
+        except InvalidSequenceError:
+            return False
+    return True
+
+
+class ContrastiveDataset(Dataset):
+    """Specimens as tensors for the modalities asked for, plus an integer species label."""
+
+    def __init__(self, records: Sequence[Record], model: CLIBD, modalities: Sequence[str],
+                 augment: bool = True, species_index: Optional[dict[str, int]] = None) -> None:
+        self.records = [r for r in records if usable(r, modalities)]
+        self.modalities = tuple(modalities)
+        self.dna_tokenizer = model.dna_tokenizer
+        self.text_tokenizer = model.text_tokenizer
+        self.prepend = model.config.dna.prepend_mask_token
+        cfg = model.config.preprocess
+        self.transform = train_transform(cfg) if augment else eval_transform(cfg)
+        names = sorted({r.species for r in self.records if r.species})
+        self.species_index = species_index or {s: i for i, s in enumerate(names)}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rec = self.records[i]
+        item: dict[str, torch.Tensor] = {}
+        if "image" in self.modalities:
+            item["image"] = self.transform(load_image(rec.image))
+        if "dna" in self.modalities:
+            tok = self.dna_tokenizer([rec.dna], prepend_mask_token=self.prepend)
+            item["dna_input_ids"], item["dna_attention_mask"] = tok["input_ids"][0], tok["attention_mask"][0]
+        if "text" in self.modalities:
+            tok = self.text_tokenizer([taxonomy_text(rec.taxonomy())])
+            item["text_input_ids"], item["text_attention_mask"] = tok["input_ids"][0], tok["attention_mask"][0]
+        # Unlabelled specimens get a label of their own (-1 - index), so they are never positives of others.
+        label = self.species_index.get(rec.species, -1 - i) if rec.species else -1 - i
+        item["label"] = torch.tensor(label, dtype=torch.long)
+        return item
