@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from benchmarks.machine import describe_machine
 from clibd.checkpoint import save_checkpoint
 from clibd.embedder import Embedder
@@ -47,6 +49,7 @@ def main() -> int:
     records = read_records(work / "partition" / "records.tsv")
     corpus = [taxonomy_text(r.taxonomy()) for r in records if r.split == TRAIN]
 
+    torch.manual_seed(args.seed)
     untrained = create_model("clibd-tiny", text_corpus=corpus)
     save_checkpoint(untrained, work / "untrained.pt")
     before = evaluate(Embedder(untrained), records, "test", COMBOS)

@@ -1,0 +1,1 @@
+"""The identification HTTP service (built in a later step)."""

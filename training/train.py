@@ -74,6 +74,18 @@ def _build_model(cfg: TrainConfig, train_texts: list[str], tokenizer_json: Optio
     return create_model(config, text_corpus=train_texts, text_tokenizer=tokenizer)
 
 
+def _freeze_unused(model: CLIBD, modalities: tuple[str, ...]) -> None:
+    """Towers outside `modalities`, and the MLM head's own layers, get no gradient (DDP requires it)."""
+    for name in ("image", "dna", "text"):
+        if name not in modalities:
+            getattr(model, name).requires_grad_(False)
+    if model.config.dna.pooling != "official":
+        trunk = {id(p) for p in model.dna.bert.parameters()}  # the decoder is tied to the word embeddings
+        for p in model.dna.mlm.cls.parameters():
+            if id(p) not in trunk:
+                p.requires_grad_(False)
+
+
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
@@ -106,6 +118,7 @@ def train(cfg: TrainConfig) -> Path:
         raise ValueError(f"{out} holds a run of model {state['config']['model']}, not {cfg.model}")
     model = _build_model(cfg, [taxonomy_text(r.taxonomy()) for r in train_records],
                          state["text_tokenizer"] if state else None)
+    _freeze_unused(model, cfg.modalities)
     if cfg.grad_checkpointing:
         model.set_grad_checkpointing(True)
     model.to(info.device)
@@ -119,8 +132,9 @@ def train(cfg: TrainConfig) -> Path:
                         pin_memory=info.device.type == "cuda", persistent_workers=cfg.num_workers > 0)
     steps_per_epoch = len(loader)
     total_steps = cfg.max_steps or steps_per_epoch * cfg.epochs
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.ndim >= 2]
+    no_decay = [p for p in trainable if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     step, epoch, best = 0, 0, -math.inf

@@ -130,3 +130,14 @@ def test_bad_input_gives_a_one_line_error(tmp_path, capsys):
               "--out", str(tmp_path / "o")])
     assert exc.value.code == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_unused_towers_and_mlm_head_are_frozen_but_tied_embeddings_train():
+    from training.train import _freeze_unused
+
+    model = _tiny()
+    _freeze_unused(model, ("image", "dna"))
+    assert not any(p.requires_grad for p in model.text.parameters())
+    assert model.dna.bert.embeddings.word_embeddings.weight.requires_grad  # tied to the MLM decoder
+    assert not model.dna.mlm.cls.predictions.transform.dense.weight.requires_grad
+    assert all(p.requires_grad for p in model.image.parameters())
