@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,7 @@ def main() -> int:
     save_checkpoint(untrained, work / "untrained.pt")
     before = evaluate(Embedder(untrained), records, "test", COMBOS)
 
+    shutil.rmtree(work / "run", ignore_errors=True)  # a benchmark measures a fresh run, never a resumed one
     t0 = time.perf_counter()
     best = train(TrainConfig(records=str(work / "partition" / "records.tsv"), out_dir=str(work / "run"),
                              epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed))
@@ -67,7 +69,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float))
-    md = [f"# clibd-tiny on a SYNTHETIC 48-species set: untrained vs I+D+T trained\n",
+    md = ["# clibd-tiny on a SYNTHETIC 48-species set: untrained vs I+D+T trained\n",
           f"Command: `{command}`  ", f"Machine: {json.dumps(describe_machine())}  ",
           f"Training: {args.epochs} epochs, {train_s:.0f} s wall on this machine.\n",
           markdown_table(before, "Untrained (random init, test split)"),

@@ -7,13 +7,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from clibd.packaged_weights import PREFIX, read_packaged
+
 log = logging.getLogger(__name__)
 
 _DIR_CANDIDATES = ("model.safetensors", "pytorch_model.bin", "model.pt", "weights.pt")
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from a .safetensors/.pt/.pth/.bin file, or from a directory holding one."""
+    """A state dict from a .safetensors/.pt/.pth/.bin file, a directory holding one, or `package:NAME`."""
+    if str(path).startswith(PREFIX):
+        return read_packaged(str(path))
     path = Path(path)
     if path.is_dir():
         for name in _DIR_CANDIDATES:

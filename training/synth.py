@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import colorsys
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 

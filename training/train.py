@@ -139,8 +139,12 @@ def train(cfg: TrainConfig) -> Path:
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     step, epoch, best = 0, 0, -math.inf
     if state:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(f"{out} holds a run that these settings cannot resume ({exc}); "
+                             "use a new --out") from exc
         step, epoch, best = state["step"], state["epoch"], state["best"]
         log.info("resuming %s at epoch %d, step %d of %d", out, epoch, step, total_steps)
     # One extra step of room: the scheduler is stepped after every optimizer step, the last included.

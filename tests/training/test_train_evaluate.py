@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from clibd import Embedder, load_checkpoint
+from clibd import load_checkpoint
 from clibd.cli import main
 from training.dataset import ContrastiveDataset
 from training.evaluate import eval_sets, evaluate
