@@ -44,7 +44,7 @@ def _train(args: argparse.Namespace) -> int:
                       warmup_pct=args.warmup_pct, species_positives=args.species_positives,
                       grad_checkpointing=args.grad_checkpointing, include_unlabelled=not args.labelled_only,
                       val_every=args.val_every, num_workers=args.workers, seed=args.seed, device=args.device,
-                      max_steps=args.max_steps,
+                      max_steps=args.max_steps, pair_dna_records=args.pair_dna_records,
                       tower_weights={"image": args.image_weights, "dna": args.dna_weights, "text": args.text_weights})
     print(f"best checkpoint: {train(cfg)}")
     return 0
@@ -132,6 +132,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-weights", default=None, help="local weights file for the image tower")
     p.add_argument("--dna-weights", default=None, help="local weights file for the DNA tower (e.g. pretrain-dna)")
     p.add_argument("--text-weights", default=None, help="local weights file for the text tower")
+    p.add_argument("--pair-dna-records", default=None,
+                   help="record file of barcodes paired with the training photos by species (species-level "
+                        "pairing, for photos without their own barcode); its train rows, or all if unsplit")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=_train)

@@ -26,11 +26,27 @@ def usable(rec: Record, modalities: Sequence[str]) -> bool:
 
 
 class ContrastiveDataset(Dataset):
-    """Specimens as tensors for the modalities asked for, plus an integer species label."""
+    """Specimens as tensors for the modalities asked for, plus an integer species label.
+
+    With `dna_pool`, pairing is by species: each item's barcode is drawn at random from the pool's
+    barcodes of the same species (a photo and a barcode of two specimens of one species), for data
+    where no specimen has both.
+    """
 
     def __init__(self, records: Sequence[Record], model: CLIBD, modalities: Sequence[str],
-                 augment: bool = True, species_index: Optional[dict[str, int]] = None) -> None:
-        self.records = [r for r in records if usable(r, modalities)]
+                 augment: bool = True, species_index: Optional[dict[str, int]] = None,
+                 dna_pool: Optional[Sequence[Record]] = None) -> None:
+        self.pool: Optional[dict[str, list[str]]] = None
+        if dna_pool is not None and "dna" in modalities:
+            self.pool = {}
+            for rec in dna_pool:
+                if rec.species and usable(rec, ("dna",)):
+                    self.pool.setdefault(rec.species, []).append(rec.dna)
+            records = [r for r in records if r.species in self.pool]
+            modalities_own = tuple(m for m in modalities if m != "dna")
+        else:
+            modalities_own = tuple(modalities)
+        self.records = [r for r in records if usable(r, modalities_own)]
         self.modalities = tuple(modalities)
         self.dna_tokenizer = model.dna_tokenizer
         self.text_tokenizer = model.text_tokenizer
@@ -49,7 +65,12 @@ class ContrastiveDataset(Dataset):
         if "image" in self.modalities:
             item["image"] = self.transform(load_image(rec.image))
         if "dna" in self.modalities:
-            tok = self.dna_tokenizer([rec.dna], prepend_mask_token=self.prepend)
+            if self.pool is not None:
+                options = self.pool[rec.species]
+                dna = options[int(torch.randint(len(options), (1,)))]
+            else:
+                dna = rec.dna
+            tok = self.dna_tokenizer([dna], prepend_mask_token=self.prepend)
             item["dna_input_ids"], item["dna_attention_mask"] = tok["input_ids"][0], tok["attention_mask"][0]
         if "text" in self.modalities:
             tok = self.text_tokenizer([taxonomy_text(rec.taxonomy())])

@@ -101,7 +101,8 @@ def exact_search(queries: np.ndarray, keys: np.ndarray, k: int) -> np.ndarray:
     return idx
 
 
-def _score(neigh: np.ndarray, queries: Sequence[Record], keys: Sequence[Record]) -> dict:
+def score_neighbors(neigh: np.ndarray, queries: Sequence[Record], keys: Sequence[Record]) -> dict:
+    """Top-k micro/macro per rank from neighbour key indices (-1 = no neighbour), with chance."""
     out: dict = {}
     for rank in RANKS:
         truth = [q.label(rank) for q in queries]
@@ -139,7 +140,7 @@ def evaluate(embedder: Embedder, records: Sequence[Record], phase: str = "test",
             if not queries:
                 continue
             neigh = exact_search(emb.get(queries, q_mod), emb.get(keys, k_mod), max(KS))
-            combo[part] = _score(neigh, queries, keys)
+            combo[part] = score_neighbors(neigh, queries, keys)
         if "seen" in combo and "unseen" in combo:
             combo["H"] = {rank: {m: harmonic_mean(combo["seen"][rank][m], combo["unseen"][rank][m])
                                  for m in ("top1_micro", "top1_macro")} for rank in RANKS}

@@ -47,3 +47,34 @@ def chance_top1(true_labels: Sequence[Optional[str]], key_labels: Sequence[Optio
     if not labelled or not key_labels:
         return float("nan")
     return float(np.mean([counts.get(t, 0) / len(key_labels) for t in labelled]))
+
+
+def auroc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    pos, neg = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    scores = np.concatenate([pos, neg])
+    order = scores.argsort(kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    # Average ranks over ties.
+    i = 0
+    while i < len(scores):
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def best_threshold(positive: Sequence[float], negative: Sequence[float]) -> tuple[float, float]:
+    """The score threshold (positive if >= it) with the highest balanced accuracy, and that accuracy."""
+    pos, neg = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
+    best = (float("nan"), 0.0)
+    for t in np.unique(np.concatenate([pos, neg])):
+        acc = ((pos >= t).mean() + (neg < t).mean()) / 2
+        if acc > best[1]:
+            best = (float(t), float(acc))
+    return best

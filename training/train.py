@@ -57,6 +57,8 @@ class TrainConfig:
     device: str = "auto"
     max_steps: Optional[int] = None
     tower_weights: dict[str, Optional[str]] = field(default_factory=dict)
+    # Barcodes paired with the training photos by species (for data with no photo+barcode specimen).
+    pair_dna_records: Optional[str] = None
 
 
 def _seed_all(seed: int) -> None:
@@ -122,7 +124,12 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.grad_checkpointing:
         model.set_grad_checkpointing(True)
     model.to(info.device)
-    dataset = ContrastiveDataset(train_records, model, cfg.modalities, augment=True)
+    pool = None
+    if cfg.pair_dna_records:
+        train_species = {r.species for r in train_records if r.species}
+        pool = [r for r in read_records(cfg.pair_dna_records) if r.species in train_species
+                and r.split in (None, TRAIN, PRETRAIN)]
+    dataset = ContrastiveDataset(train_records, model, cfg.modalities, augment=True, dna_pool=pool)
     if len(dataset) < 2:
         raise ValueError(f"only {len(dataset)} training records carry {'+'.join(cfg.modalities)}")
     sampler = DistributedSampler(dataset, info.world_size, info.rank, shuffle=True, seed=cfg.seed,

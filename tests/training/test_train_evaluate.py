@@ -141,3 +141,22 @@ def test_unused_towers_and_mlm_head_are_frozen_but_tied_embeddings_train():
     assert model.dna.bert.embeddings.word_embeddings.weight.requires_grad  # tied to the MLM decoder
     assert not model.dna.mlm.cls.predictions.transform.dense.weight.requires_grad
     assert all(p.requires_grad for p in model.image.parameters())
+
+
+def test_species_pairing_draws_a_barcode_of_the_same_species(synth_dir):
+    from training.records import Record
+
+    records = read_records(synth_dir / "partition" / "records.tsv")
+    photos = [Record(id=r.id, species=r.species, image=r.image) for r in records[:20]]
+    pool = [Record(id=f"b{r.id}", species=r.species, dna=r.dna) for r in records]
+    model = _tiny()
+    ds = ContrastiveDataset(photos, model, ("image", "dna"), dna_pool=pool)
+    assert len(ds) == 20
+    by_species = {}
+    for r in pool:
+        by_species.setdefault(r.species, set()).add(tuple(model.dna_tokenizer([r.dna])["input_ids"][0].tolist()))
+    for i in range(len(ds)):
+        assert tuple(ds[i]["dna_input_ids"].tolist()) in by_species[photos[i].species]
+    orphan = ContrastiveDataset([Record(id="x", species="nobody", image=photos[0].image)], model, ("image", "dna"),
+                                dna_pool=pool)
+    assert len(orphan) == 0
