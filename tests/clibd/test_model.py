@@ -83,3 +83,15 @@ def test_grad_checkpointing_switches_on_every_tower(tiny):
     assert tiny.image.trunk.grad_checkpointing
     tiny.set_grad_checkpointing(False)
     assert not tiny.dna.mlm.bert.encoder.layer[0].gradient_checkpointing
+
+
+@pytest.mark.slow
+def test_paper_sized_base_model_builds_and_encodes():
+    model = create_model("clibd-base", text_corpus=CORPUS).eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    text_vocab = model.text.bert.embeddings.word_embeddings.weight.numel()
+    # The paper's I+D+T model has about 203M parameters with BERT's 30,522-word vocabulary in the text tower.
+    assert abs(n_params - text_vocab + 30522 * 512 - 203e6) < 2e6
+    emb = Embedder(model, device="cpu", batch_size=2)
+    assert emb.encode_dna(["ACGT" * 160]).shape == (1, 768)
+    assert emb.encode_images([__import__("PIL.Image", fromlist=["Image"]).new("RGB", (300, 200))]).shape == (1, 768)
