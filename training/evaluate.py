@@ -86,11 +86,12 @@ class _Embeddings:
 
 def _text_keys(keys: Sequence[Record]) -> list[Record]:
     """One key per distinct taxonomy among the keys."""
-    seen: dict[tuple, Record] = {}
+    taxa: dict[tuple, Record] = {}
     for r in keys:
-        seen.setdefault(tuple(r.taxonomy().values()), Record(id=f"taxon:{'/'.join(map(str, r.taxonomy().values()))}",
-                                                              **r.taxonomy()))
-    return list(seen.values())
+        names = tuple(r.taxonomy().values())
+        if names not in taxa:
+            taxa[names] = Record(id="taxon:" + "/".join(map(str, names)), **r.taxonomy())
+    return list(taxa.values())
 
 
 def exact_search(queries: np.ndarray, keys: np.ndarray, k: int) -> np.ndarray:
