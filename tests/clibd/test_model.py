@@ -47,12 +47,18 @@ def test_three_towers_give_normalised_embeddings(tiny):
     assert out["logit_scale"].item() == pytest.approx(1 / 0.07, rel=1e-4)
 
 
-def test_dna_padding_does_not_change_the_default_embedding(tiny):
-    """Mean pooling over real tokens: longer N-padding (a different max_len) leaves the result alone."""
-    emb = Embedder(tiny, device="cpu")
-    a = emb.encode_dna(["ACGTAACGTT" * 20])
-    b = emb.encode_dna(["ACGTAACGTT" * 20 + "N" * 50])  # trailing Ns are ambiguous k-mers, real tokens
-    assert a.shape == (1, 128) and not (a == b).all()
+def test_dna_padding_positions_do_not_influence_the_default_embedding(tiny):
+    """Mean pooling over real tokens with an attention mask: what sits in padded positions is ignored."""
+    batch = KmerTokenizer()(["ACGTAACGTT" * 20])
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    other = ids.clone()
+    other[mask == 0] = 7  # a real k-mer id instead of the <UNK> padding
+    with torch.no_grad():
+        a = tiny.encode_dna(ids, mask)
+        b = tiny.encode_dna(other, mask)
+        c = tiny.encode_dna(other, torch.ones_like(mask))  # unmasked, the same ids do change the result
+    assert torch.allclose(a, b, atol=1e-5)
+    assert not torch.allclose(a, c, atol=1e-3)
 
 
 def test_checkpoint_roundtrip_rebuilds_identical_outputs(tiny, tmp_path):
