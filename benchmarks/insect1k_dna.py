@@ -31,8 +31,7 @@ from training.evaluate import exact_search, score_neighbors
 from training.metrics import auroc, best_threshold, harmonic_mean
 from training.partition import PartitionConfig, partition, write_partition
 from training.pretrain_dna import PretrainConfig, pretrain_dna
-from training.readers import read_records
-from training.records import Record
+from clibd.readers import read_records
 from training.train import TrainConfig, train
 from training.vsearch import vsearch_top_hits
 

@@ -27,8 +27,8 @@ from clibd.embedder import Embedder
 from clibd.factory import create_model, get_model_config
 from clibd.preprocess import eval_transform, load_image
 from training.evaluate import exact_search, score_neighbors
-from training.readers import read_records
-from training.records import Record, write_records
+from clibd.readers import read_records
+from clibd.records import Record, write_records
 from training.train import TrainConfig, train
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "leeds_butterflies"

@@ -23,7 +23,7 @@ from clibd.factory import create_model
 from clibd.taxonomy import taxonomy_text
 from training.evaluate import evaluate, markdown_table
 from training.partition import TRAIN, PartitionConfig, partition, write_partition
-from training.readers import read_records
+from clibd.readers import read_records
 from training.synth import SynthConfig, generate
 from training.train import TrainConfig, train
 

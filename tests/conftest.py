@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from training.partition import PartitionConfig, partition, write_partition
-from training.readers import read_records
+from clibd.readers import read_records
 from training.synth import SynthConfig, generate
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

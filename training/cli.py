@@ -5,7 +5,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from training.readers import FORMATS
+from clibd.readers import FORMATS
 
 log = logging.getLogger(__name__)
 _FMT = argparse.ArgumentDefaultsHelpFormatter
@@ -25,7 +25,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _partition(args: argparse.Namespace) -> int:
     from training.partition import PartitionConfig, partition, write_partition
-    from training.readers import read_records
+    from clibd.readers import read_records
 
     cfg = PartitionConfig(seed=args.seed, unseen_strategy=args.unseen_strategy,
                           min_records_seen=args.min_records_seen, unseen_fraction=args.unseen_fraction)
@@ -63,7 +63,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from clibd.embedder import Embedder
     from training.evaluate import COMBOS, evaluate, write_results
-    from training.readers import read_records
+    from clibd.readers import read_records
 
     embedder = Embedder.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size,
                                         progress=True)

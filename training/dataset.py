@@ -10,7 +10,7 @@ from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
 from clibd.model import CLIBD
 from clibd.preprocess import load_image, train_transform, eval_transform
 from clibd.taxonomy import taxonomy_text
-from training.records import Record
+from clibd.records import Record
 
 
 def usable(rec: Record, modalities: Sequence[str]) -> bool:

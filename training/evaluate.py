@@ -15,7 +15,7 @@ from clibd.embedder import Embedder
 from clibd.taxonomy import RANKS
 from training.metrics import chance_top1, harmonic_mean, micro_macro, topk_hits
 from training.partition import KEY_SEEN, KEY_UNSEEN, TEST_SEEN, TEST_UNSEEN, TRAIN, VAL_SEEN, VAL_UNSEEN
-from training.records import Record
+from clibd.records import Record
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Iterable
 import numpy as np
 
 from clibd.taxonomy import RANKS
-from training.records import Record, write_records
+from clibd.records import Record, write_records
 
 # Split names follow BIOSCAN-5M's `split` column; `key_seen` holds the keys of seen species.
 TRAIN, PRETRAIN, OTHER = "train", "pretrain", "other_heldout"

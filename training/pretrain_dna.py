@@ -18,7 +18,7 @@ from clibd.towers import DnaTower
 from training.dataset import usable
 from training.distributed import init_distributed
 from training.partition import PRETRAIN, TRAIN
-from training.readers import read_records
+from clibd.readers import read_records
 
 log = logging.getLogger(__name__)
 WEIGHTS_FILE = "dna_tower.pt"

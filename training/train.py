@@ -28,7 +28,7 @@ from training.distributed import DistInfo, barrier, init_distributed
 from training.evaluate import evaluate, mean_top1
 from training.loss import ContrastiveLoss
 from training.partition import PRETRAIN, TRAIN
-from training.readers import read_records
+from clibd.readers import read_records
 
 log = logging.getLogger(__name__)
 STATE_FILE = "train_state.pt"

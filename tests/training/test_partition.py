@@ -3,7 +3,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from training.partition import PartitionConfig, count_report, partition
-from training.records import Record
+from clibd.records import Record
 
 
 def _records():

@@ -1,7 +1,7 @@
 import numpy as np
 from PIL import Image
 
-from training.readers import read_records
+from clibd.readers import read_records
 from training.synth import NOTICE, SynthConfig, generate
 
 

@@ -9,7 +9,7 @@ from clibd.cli import main
 from training.dataset import ContrastiveDataset
 from training.evaluate import eval_sets, evaluate
 from training.pretrain_dna import mask_tokens
-from training.readers import read_records
+from clibd.readers import read_records
 from clibd.dna_tokenizer import MASK_ID, UNK_ID, KmerTokenizer
 
 
@@ -144,7 +144,7 @@ def test_unused_towers_and_mlm_head_are_frozen_but_tied_embeddings_train():
 
 
 def test_species_pairing_draws_a_barcode_of_the_same_species(synth_dir):
-    from training.records import Record
+    from clibd.records import Record
 
     records = read_records(synth_dir / "partition" / "records.tsv")
     photos = [Record(id=r.id, species=r.species, image=r.image) for r in records[:20]]

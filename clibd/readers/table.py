@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, Optional
 
-from training.readers.tabular import iter_rows, read_header
-from training.records import Record, clean
+from clibd.readers.tabular import iter_rows, read_header
+from clibd.records import Record, clean
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "processid", "record_id", "sample_id", "sampleid", "specimen_id", "image_id"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, Optional
 
-from training.readers.tabular import iter_rows
-from training.records import Record, clean
+from clibd.readers.tabular import iter_rows
+from clibd.records import Record, clean
 
 _V4 = {"order": "order_name", "family": "family_name", "genus": "genus_name", "species": "species_name",
        "dna": "nucleotides", "marker": "markercode"}

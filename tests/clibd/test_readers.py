@@ -2,8 +2,8 @@ import gzip
 
 import pytest
 
-from training.readers import detect_format, read_fasta, read_records
-from training.records import Record, write_records
+from clibd.readers import detect_format, read_fasta, read_records
+from clibd.records import Record, write_records
 
 
 def test_fasta_headers_wrapping_case_and_crlf(tmp_path):

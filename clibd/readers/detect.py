@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from training.readers.bioscan import read_bioscan1m, read_bioscan5m
-from training.readers.bold import read_bold
-from training.readers.fasta import read_fasta
-from training.readers.table import read_table
-from training.readers.tabular import read_header
-from training.records import Record
+from clibd.readers.bioscan import read_bioscan1m, read_bioscan5m
+from clibd.readers.bold import read_bold
+from clibd.readers.fasta import read_fasta
+from clibd.readers.table import read_table
+from clibd.readers.tabular import read_header
+from clibd.records import Record
 
 FORMATS = ("auto", "bioscan1m", "bioscan5m", "bold", "fasta", "table")
 _FASTA_SUFFIXES = {".fa", ".fasta", ".fas", ".fna", ".ffn"}

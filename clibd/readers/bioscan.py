@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, Optional
 
-from training.readers.tabular import iter_rows
-from training.records import Record, clean
+from clibd.readers.tabular import iter_rows
+from clibd.records import Record, clean
 
 
 def read_bioscan1m(path: str | Path, image_root: Optional[str | Path] = None,

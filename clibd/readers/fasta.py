@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from clibd.taxonomy import RANKS
-from training.readers.tabular import open_text
-from training.records import Record, clean
+from clibd.readers.tabular import open_text
+from clibd.records import Record, clean
 
 _SINTAX_RANKS = {"o": "order", "f": "family", "g": "genus", "s": "species"}
 _BIN = re.compile(r"^BOLD:[A-Z]{3}\d{4}$")

@@ -1,0 +1,48 @@
+"""Subcommands of `clibd` contributed by the index package."""
+from __future__ import annotations
+
+import argparse
+
+from clibd.readers import FORMATS
+
+_FMT = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _build(args: argparse.Namespace) -> int:
+    from clibd.readers import read_records
+    from index.build import build_snapshot
+
+    records = read_records(args.records, args.format, args.image_root)
+    if args.splits:
+        wanted = set(args.splits.split(","))
+        records = [r for r in records if r.split in wanted]
+    path = build_snapshot(args.checkpoint, records, args.out, modalities=args.modalities.split(","),
+                          factory=args.factory or None, memory_budget_bytes=int(args.memory_budget_gb * (1 << 30)),
+                          shard_size=args.shard_size, device=args.device, batch_size=args.batch_size)
+    print(f"snapshot {path.name} is current under {args.out}")
+    print((path / "manifest.json").read_text())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `index build` to the `clibd` parser."""
+    p = sub.add_parser("index", help="reference key indexes (FAISS snapshots)",
+                       description="Build and manage FAISS snapshots of reference keys.")
+    isub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    b = isub.add_parser("build", formatter_class=_FMT, help="embed reference keys and write a snapshot",
+                        description="Embed the image, DNA and taxonomy keys of a record file with a checkpoint "
+                                    "(sharded and resumable: a re-run reuses finished shards), build one FAISS "
+                                    "index per modality and make the snapshot current under --out.")
+    b.add_argument("--checkpoint", required=True, help="checkpoint file")
+    b.add_argument("--records", required=True, help="reference records (any supported format)")
+    b.add_argument("--format", default="auto", choices=FORMATS, help="record file format")
+    b.add_argument("--image-root", default=None, help="folder that relative image paths resolve against")
+    b.add_argument("--splits", default="", help="comma list of splits to use as keys (default: all records)")
+    b.add_argument("--out", required=True, help="index root (snapshots/ and CURRENT)")
+    b.add_argument("--modalities", default="image,dna,text", help="which key sets to build")
+    b.add_argument("--factory", default="", help="FAISS factory string (default: chosen from key count and budget)")
+    b.add_argument("--memory-budget-gb", type=float, default=8.0, help="memory an index may take")
+    b.add_argument("--shard-size", type=int, default=10_000, help="keys per embedding shard")
+    b.add_argument("--batch-size", type=int, default=128, help="embedding batch size")
+    b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    b.set_defaults(func=_build)

@@ -1,0 +1,190 @@
+"""`Searcher`: search a snapshot plus a small exact delta, with removals and taxon restriction in FAISS."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional
+
+import faiss
+import numpy as np
+
+from clibd.taxonomy import RANKS
+from index.factory import build_index, search_params
+from index.snapshot import KeyRecord, Snapshot, load_snapshot, write_snapshot
+
+
+class UnknownTaxonError(ValueError):
+    """`restrict_to` names a taxon that no reference key carries."""
+
+
+@dataclass
+class Neighbor:
+    """One reference key found for a query."""
+
+    record: KeyRecord
+    similarity: float
+
+
+@dataclass(frozen=True)
+class _Delta:
+    records: tuple[KeyRecord, ...]
+    vectors: np.ndarray
+
+
+class Searcher:
+    """Thread-safe search over a snapshot; `add` and `remove` take effect at once, `compact` folds them in."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._lock = threading.RLock()
+        self._install(snapshot)
+
+    @classmethod
+    def open(cls, root: str | Path, checkpoint_hash: Optional[str] = None) -> "Searcher":
+        """Load the current snapshot under `root`."""
+        return cls(load_snapshot(root, checkpoint_hash))
+
+    def _install(self, snapshot: Snapshot) -> None:
+        taxon_ids: dict[str, dict[str, np.ndarray]] = {}
+        positions: dict[str, dict[str, list[int]]] = {}
+        for modality, recs in snapshot.records.items():
+            by_taxon: dict[str, list[int]] = defaultdict(list)
+            by_id: dict[str, list[int]] = defaultdict(list)
+            for i, rec in enumerate(recs):
+                by_id[rec.id].append(i)
+                for rank in RANKS:
+                    if rec.label(rank):
+                        by_taxon[rec.label(rank).lower()].append(i)
+            taxon_ids[modality] = {t: np.array(v, dtype=np.int64) for t, v in by_taxon.items()}
+            positions[modality] = dict(by_id)
+        with self._lock:
+            self.snapshot = snapshot
+            self._taxon_ids = taxon_ids
+            self._positions = positions
+            self._delta = {m: _Delta((), np.zeros((0, snapshot.vectors[m].shape[1]), np.float32))
+                           for m in snapshot.records}
+            self._removed: frozenset[str] = frozenset()
+
+    @property
+    def modalities(self) -> list[str]:
+        """Modalities with keys."""
+        return list(self.snapshot.records)
+
+    def size(self, modality: str) -> int:
+        """Searchable keys of a modality (main + delta - removed)."""
+        with self._lock:
+            main = sum(1 for r in self.snapshot.records[modality] if r.id not in self._removed)
+            return main + sum(1 for r in self._delta[modality].records if r.id not in self._removed)
+
+    def add(self, modality: str, records: list[KeyRecord], vectors: np.ndarray) -> None:
+        """Make new keys searchable at once (exact delta index beside the main one)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(records) != len(vectors):
+            raise ValueError(f"{len(records)} records for {len(vectors)} vectors")
+        with self._lock:
+            if modality not in self._delta:
+                raise ValueError(f"this snapshot has no {modality!r} keys")
+            old = self._delta[modality]
+            ids = {r.id for r in records}
+            self._delta[modality] = _Delta(old.records + tuple(records), np.concatenate([old.vectors, vectors]))
+            self._removed = self._removed - ids  # re-adding an id brings it back
+
+    def remove(self, ids: Iterable[str]) -> int:
+        """Hide keys by record id at once; returns how many keys were hidden."""
+        ids = set(ids)
+        with self._lock:
+            hit = sum(len(self._positions[m].get(i, [])) for m in self._positions for i in ids)
+            hit += sum(1 for d in self._delta.values() for r in d.records if r.id in ids)
+            self._removed = self._removed | ids
+            return hit
+
+    def has_taxon(self, taxon: str) -> bool:
+        """Whether any key of any modality carries `taxon` at some rank."""
+        t = taxon.lower()
+        with self._lock:
+            return any(t in ids for ids in self._taxon_ids.values()) or any(
+                (r.label(rank) or "").lower() == t for d in self._delta.values() for r in d.records for rank in RANKS)
+
+    def _selector(self, modality: str, restrict_to: Optional[str], removed: frozenset[str]):
+        removed_pos = np.array(sorted(p for i in removed for p in self._positions[modality].get(i, [])), np.int64)
+        if restrict_to is not None:
+            allowed = self._taxon_ids[modality].get(restrict_to.lower(), np.zeros(0, np.int64))
+            if len(removed_pos):
+                allowed = np.setdiff1d(allowed, removed_pos)
+            return faiss.IDSelectorBatch(allowed), allowed
+        if len(removed_pos):
+            inner = faiss.IDSelectorBatch(removed_pos)
+            return faiss.IDSelectorNot(inner), inner
+        return None, None
+
+    def search(self, vectors: np.ndarray, k: int, modality: str,
+               restrict_to: Optional[str] = None) -> list[list[Neighbor]]:
+        """The k most similar keys per query; `restrict_to` (a taxon at any rank) is applied inside FAISS."""
+        if restrict_to is not None and not self.has_taxon(restrict_to):
+            raise UnknownTaxonError(f"no reference key carries the taxon {restrict_to!r}")
+        with self._lock:  # a consistent view; the search itself runs without the lock
+            snapshot, delta, removed = self.snapshot, self._delta[modality], self._removed
+            selector, keepalive = self._selector(modality, restrict_to, removed)
+        queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, snapshot.vectors[modality].shape[1])
+        index = snapshot.indexes[modality]
+        sims, ids = index.search(queries, min(k, index.ntotal) or 1, params=search_params(index, selector))
+        del keepalive
+        main_recs = snapshot.records[modality]
+        d_ok = [i for i, r in enumerate(delta.records) if r.id not in removed and (
+            restrict_to is None or any((r.label(rank) or "").lower() == restrict_to.lower() for rank in RANKS))]
+        d_sims = queries @ delta.vectors[d_ok].T if d_ok else np.zeros((len(queries), 0), np.float32)
+        out = []
+        for q in range(len(queries)):
+            found = [Neighbor(main_recs[i], float(s)) for s, i in zip(sims[q], ids[q]) if i >= 0]
+            found += [Neighbor(delta.records[d_ok[j]], float(d_sims[q, j])) for j in range(len(d_ok))]
+            found.sort(key=lambda n: -n.similarity)
+            out.append(found[:k])
+        return out
+
+    def compact(self, root: str | Path) -> Snapshot:
+        """Fold the delta and removals into a new snapshot, switch to it atomically and serve it."""
+        with self._lock:
+            snapshot, deltas, removed = self.snapshot, dict(self._delta), self._removed
+        t0 = time.perf_counter()
+        indexes, vectors, records = {}, {}, {}
+        for modality, recs in snapshot.records.items():
+            keep = [i for i, r in enumerate(recs) if r.id not in removed]
+            d_keep = [i for i, r in enumerate(deltas[modality].records) if r.id not in removed]
+            vectors[modality] = np.concatenate([np.asarray(snapshot.vectors[modality])[keep],
+                                                deltas[modality].vectors[d_keep]])
+            records[modality] = [recs[i] for i in keep] + [deltas[modality].records[i] for i in d_keep]
+            factory = snapshot.manifest["factories"][modality]
+            indexes[modality] = build_index(vectors[modality], factory)
+        manifest = {**snapshot.manifest, "compacted_from": snapshot.id,
+                    "build_seconds": time.perf_counter() - t0}
+        write_snapshot(root, indexes, vectors, records, manifest)
+        new = load_snapshot(root)
+        with self._lock:
+            added_since = {m: self._delta[m].records[len(deltas[m].records):] for m in self._delta}
+            added_vecs = {m: self._delta[m].vectors[len(deltas[m].records):] for m in self._delta}
+            removed_since = self._removed - removed
+            self._install(new)
+            for m, recs in added_since.items():  # changes made while compacting are kept
+                if recs:
+                    self.add(m, list(recs), added_vecs[m])
+            if removed_since:
+                self.remove(removed_since)
+        return new
+
+
+def aggregate(neighbors: list[Neighbor]) -> dict[str, list[tuple[str, float]]]:
+    """Per rank, labels scored by their share of the neighbours' (non-negative) similarity, best first."""
+    out: dict[str, list[tuple[str, float]]] = {}
+    for rank in RANKS:
+        scores: dict[str, float] = defaultdict(float)
+        total = 0.0
+        for n in neighbors:
+            w = max(n.similarity, 0.0)
+            total += w
+            label = n.record.label(rank)
+            if label:
+                scores[label] += w
+        out[rank] = sorted(((lab, s / total if total else 0.0) for lab, s in scores.items()), key=lambda x: -x[1])
+    return out

@@ -1,9 +1,0 @@
-"""Readers for the record formats users bring; `read_records` picks one by file contents."""
-from training.readers.bioscan import read_bioscan1m, read_bioscan5m
-from training.readers.bold import read_bold
-from training.readers.detect import FORMATS, detect_format, read_records
-from training.readers.fasta import read_fasta
-from training.readers.table import read_table
-
-__all__ = ["FORMATS", "detect_format", "read_bioscan1m", "read_bioscan5m", "read_bold", "read_fasta",
-           "read_records", "read_table"]
