@@ -12,15 +12,18 @@ EXACT_MAX_KEYS = 200_000  # exact search stays fast enough below this on a few c
 
 
 def choose_factory(n_keys: int, dim: int, memory_budget_bytes: int = 8 << 30) -> str:
-    """Exact `Flat` for small sets; HNSW while its memory fits the budget; OPQ+IVF-PQ beyond."""
+    """Exact `Flat` for small sets; HNSW while its memory fits the budget; IVF with 8-bit scalar codes beyond.
+
+    (IVF-PQ without re-ranking lost most of its recall@1 on clustered embeddings in
+    benchmarks/results/index_ann_100000.md, so it is not chosen automatically.)
+    """
     flat_bytes = n_keys * dim * 4
     if n_keys <= EXACT_MAX_KEYS and flat_bytes <= memory_budget_bytes:
         return "Flat"
     if flat_bytes + n_keys * 32 * 2 * 4 <= memory_budget_bytes and n_keys <= 2_000_000:
         return "HNSW32,Flat"
     nlist = int(2 ** round(np.log2(max(1024, 4 * np.sqrt(n_keys)))))
-    m = next(m for m in (64, 48, 32, 16, 8) if dim % m == 0)
-    return f"OPQ{m},IVF{nlist},PQ{m}"
+    return f"IVF{nlist},SQ8"
 
 
 def build_index(vectors: np.ndarray, factory: str, seed: int = 0) -> faiss.Index:
