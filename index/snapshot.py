@@ -18,27 +18,17 @@ from typing import Optional
 import faiss
 import numpy as np
 
+from clibd.records import Record
 from clibd.taxonomy import RANKS
 
 CURRENT = "CURRENT"
 
 
 @dataclass
-class KeyRecord:
-    """What a search hit tells about its reference key."""
+class KeyRecord(Record):
+    """A reference key: its specimen's record and the modality of its vector."""
 
-    id: str
-    modality: str
-    order: Optional[str] = None
-    family: Optional[str] = None
-    genus: Optional[str] = None
-    species: Optional[str] = None
-    bin: Optional[str] = None
-    dna: Optional[str] = None
-
-    def label(self, rank: str) -> Optional[str]:
-        """The name at `rank`, or None."""
-        return getattr(self, rank)
+    modality: str = ""
 
 
 class SnapshotMismatchError(ValueError):
