@@ -9,7 +9,6 @@ Writes benchmarks/results/train_throughput_<model>_<device>.json and .md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shlex
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.machine import describe_machine
+from clibd.embedder import autocast_for
 from clibd.factory import create_model
 from training.loss import ContrastiveLoss
 
@@ -43,13 +43,12 @@ def measure(model, batch_size: int, device: torch.device, steps: int, warmup: in
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     loss_fn = ContrastiveLoss()
     batch = _batch(model, batch_size, device)
-    cast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     for i in range(warmup + steps):
         if i == warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-        with cast:
+        with autocast_for(device):
             out = model(batch)
             loss, _ = loss_fn({m: out[m].float() for m in ("image", "dna", "text")}, out["logit_scale"].float())
         opt.zero_grad(set_to_none=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import Optional
 
 import torch
 
@@ -32,6 +33,16 @@ def normalize_sequence(sequence: str) -> str:
     if not seq:
         raise InvalidSequenceError("the sequence is empty")
     return seq
+
+
+def try_normalize(sequence: Optional[str]) -> Optional[str]:
+    """The normalised barcode, or None when it is missing or not a valid IUPAC sequence."""
+    if not sequence:
+        return None
+    try:
+        return normalize_sequence(sequence)
+    except InvalidSequenceError:
+        return None
 
 
 class KmerTokenizer:

@@ -22,6 +22,13 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA, nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -49,16 +56,11 @@ class Embedder:
         """Size of every embedding."""
         return self.model.config.embed_dim
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _run(self, items: Sequence[T], encode: Callable[[Sequence[T]], torch.Tensor], desc: str) -> np.ndarray:
         out = np.empty((len(items), self.embed_dim), dtype=np.float32)
         bar = tqdm(total=len(items), desc=desc, unit="item", disable=not self.progress)
         row = 0
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), autocast_for(self.device):
             for chunk in _batches(items, self.batch_size):
                 out[row : row + len(chunk)] = encode(chunk).float().cpu().numpy()
                 row += len(chunk)

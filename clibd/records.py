@@ -45,6 +45,16 @@ class Record:
         return getattr(self, rank)
 
 
+def distinct_taxa(records: Iterable[Record]) -> list[Record]:
+    """The first record of every distinct taxonomy (order..species) that names at least one rank."""
+    first: dict[tuple, Record] = {}
+    for rec in records:
+        names = tuple(rec.taxonomy().values())
+        if any(names):
+            first.setdefault(names, rec)
+    return list(first.values())
+
+
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Record))
 
 

@@ -10,8 +10,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from clibd.checkpoint import checkpoint_hash
-from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
+from clibd.dna_tokenizer import try_normalize
 from clibd.embedder import Embedder
+from clibd.records import distinct_taxa
 from clibd.taxonomy import RANKS
 from index.factory import build_index, choose_factory
 from index.snapshot import KeyRecord, write_snapshot
@@ -40,26 +41,13 @@ def embed_sharded(encode: Callable[[Sequence[T]], np.ndarray], items: Sequence[T
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
-def _valid_dna(seq: Optional[str]) -> bool:
-    try:
-        normalize_sequence(seq or "")
-        return True
-    except InvalidSequenceError:
-        return False
-
-
 def key_records(records: Sequence, modality: str) -> list:
     """The records that can serve as keys of a modality (text: one per distinct taxonomy)."""
     if modality == "image":
         return [r for r in records if r.image]
     if modality == "dna":
-        return [r for r in records if _valid_dna(r.dna)]
-    seen: dict[tuple, object] = {}
-    for r in records:
-        names = tuple(getattr(r, rank) for rank in RANKS)
-        if any(names):
-            seen.setdefault(names, r)
-    return list(seen.values())
+        return [r for r in records if try_normalize(r.dna) is not None]
+    return distinct_taxa(records)
 
 
 def build_snapshot(checkpoint: str | Path, records: Sequence, root: str | Path,

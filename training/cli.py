@@ -93,6 +93,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.set_defaults(func=_synth)
 
+    def run_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--seed", type=int, default=0, help="random seed")
+        p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
     def records_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--records", required=True, help="record file (any supported format)")
         p.add_argument("--format", default="auto", choices=FORMATS, help="record file format")
@@ -135,8 +139,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pair-dna-records", default=None,
                    help="record file of barcodes paired with the training photos by species (species-level "
                         "pairing, for photos without their own barcode); its train rows, or all if unsplit")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run_args(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("pretrain-dna", formatter_class=_FMT, help="masked-LM pretraining of the DNA tower",
@@ -149,8 +152,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--batch-size", type=int, default=128, help="batch size")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run_args(p)
     p.set_defaults(func=_pretrain)
 
     p = sub.add_parser("evaluate", formatter_class=_FMT, help="the paper's retrieval evaluation",

@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
+from clibd.dna_tokenizer import try_normalize
 from clibd.model import CLIBD
 from clibd.preprocess import load_image, train_transform, eval_transform
 from clibd.taxonomy import taxonomy_text
@@ -17,12 +17,7 @@ def usable(rec: Record, modalities: Sequence[str]) -> bool:
     """Whether a record carries every modality asked for (a valid barcode for "dna")."""
     if "image" in modalities and not rec.image:
         return False
-    if "dna" in modalities:
-        try:
-            normalize_sequence(rec.dna or "")
-        except InvalidSequenceError:
-            return False
-    return True
+    return "dna" not in modalities or try_normalize(rec.dna) is not None
 
 
 class ContrastiveDataset(Dataset):

@@ -5,17 +5,17 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import faiss
 import numpy as np
 
-from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
+from clibd.dna_tokenizer import try_normalize
 from clibd.embedder import Embedder
+from clibd.records import Record, distinct_taxa
 from clibd.taxonomy import RANKS
 from training.metrics import chance_top1, harmonic_mean, micro_macro, topk_hits
 from training.partition import KEY_SEEN, KEY_UNSEEN, TEST_SEEN, TEST_UNSEEN, TRAIN, VAL_SEEN, VAL_UNSEEN
-from clibd.records import Record
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,7 @@ def _has(rec: Record, modality: str) -> bool:
     parts = modality.split("+")
     if "image" in parts and rec.image is None:
         return False
-    return "dna" not in parts or _valid_dna(rec.dna) is not None
-
-
-def _valid_dna(seq: Optional[str]) -> Optional[str]:
-    try:
-        return normalize_sequence(seq) if seq else None
-    except InvalidSequenceError:
-        return None
+    return "dna" not in parts or try_normalize(rec.dna) is not None
 
 
 class _Embeddings:
@@ -86,12 +79,8 @@ class _Embeddings:
 
 def _text_keys(keys: Sequence[Record]) -> list[Record]:
     """One key per distinct taxonomy among the keys."""
-    taxa: dict[tuple, Record] = {}
-    for r in keys:
-        names = tuple(r.taxonomy().values())
-        if names not in taxa:
-            taxa[names] = Record(id="taxon:" + "/".join(map(str, names)), **r.taxonomy())
-    return list(taxa.values())
+    return [Record(id="taxon:" + "/".join(map(str, r.taxonomy().values())), **r.taxonomy())
+            for r in distinct_taxa(keys)]
 
 
 def exact_search(queries: np.ndarray, keys: np.ndarray, k: int) -> np.ndarray:
@@ -123,7 +112,7 @@ def evaluate(embedder: Embedder, records: Sequence[Record], phase: str = "test",
     """Top-1/3/5 micro and macro per rank, seen / unseen / H, for every possible query->key combo."""
     sets = eval_sets(records, phase)
     emb = _Embeddings(embedder)
-    key_dna = {_valid_dna(r.dna) for r in sets.keys} - {None}
+    key_dna = {try_normalize(r.dna) for r in sets.keys} - {None}
     results: dict = {"phase": phase, "combos": {}}
     for q_mod, k_mod in combos:
         name = f"{q_mod}->{k_mod}"
@@ -134,10 +123,10 @@ def evaluate(embedder: Embedder, records: Sequence[Record], phase: str = "test",
         for part, queries in (("seen", sets.seen), ("unseen", sets.unseen)):
             queries = [q for q in queries if _has(q, q_mod)]
             if "dna" in q_mod:
-                dup = [q for q in queries if _valid_dna(q.dna) in key_dna]
+                dup = [q for q in queries if try_normalize(q.dna) in key_dna]
                 combo[f"{part}_exact_dna_in_keys"] = len(dup)
                 if exclude_exact_dna:
-                    queries = [q for q in queries if _valid_dna(q.dna) not in key_dna]
+                    queries = [q for q in queries if try_normalize(q.dna) not in key_dna]
             if not queries:
                 continue
             neigh = exact_search(emb.get(queries, q_mod), emb.get(keys, k_mod), max(KS))

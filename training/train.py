@@ -1,7 +1,6 @@
 """`clibd train`: contrastive alignment of any subset of the image, DNA and text towers."""
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -18,7 +17,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from clibd.checkpoint import save_checkpoint
-from clibd.embedder import Embedder
+from clibd.embedder import Embedder, autocast_for
 from clibd.factory import create_model, get_model_config
 from clibd.model import CLIBD
 from clibd.taxonomy import taxonomy_text
@@ -86,10 +85,6 @@ def _freeze_unused(model: CLIBD, modalities: tuple[str, ...]) -> None:
         for p in model.dna.mlm.cls.parameters():
             if id(p) not in trunk:
                 p.requires_grad_(False)
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def _validate(model: CLIBD, records: list, info: DistInfo, modalities: tuple[str, ...]) -> Optional[dict]:
@@ -174,7 +169,7 @@ def train(cfg: TrainConfig) -> Path:
             if step >= total_steps:
                 break
             batch = {k: v.to(info.device, non_blocking=True) for k, v in batch.items()}
-            with _autocast(info.device):
+            with autocast_for(info.device):
                 feats = ddp(batch)
                 loss, terms = loss_fn({m: feats[m].float() for m in cfg.modalities}, feats["logit_scale"].float(),
                                       batch["label"])
