@@ -56,8 +56,8 @@ def main() -> int:
     rows = []
     for d in [int(x) for x in args.dims.split(",")]:
         n_clusters = max(100, args.keys // 50)
-        keys = clustered(args.keys, d, n_clusters, seed=0)
-        queries = clustered(args.keys + args.queries, d, n_clusters, seed=0)[args.keys:]
+        points = clustered(args.keys + args.queries, d, n_clusters, seed=0)  # same draws as keys-then-queries
+        keys, queries = points[:args.keys], np.ascontiguousarray(points[args.keys:])
         truth = None
         for factory in (args.factories.split(";") if args.factories else factories(args.keys, d)):
             t0 = time.perf_counter()

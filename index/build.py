@@ -50,6 +50,27 @@ def key_records(records: Sequence, modality: str) -> list:
     return distinct_taxa(records)
 
 
+def text_key_id(rec) -> str:
+    """The id of the text key of a record's taxonomy."""
+    return "taxon:" + "/".join(str(getattr(rec, k)) for k in RANKS)
+
+
+def to_key_records(records: Sequence, modality: str) -> list[KeyRecord]:
+    """The key records of a modality for these records (see `key_records`)."""
+    return [KeyRecord(id=r.id if modality != "text" else text_key_id(r), modality=modality, order=r.order,
+                      family=r.family, genus=r.genus, species=r.species,
+                      bin=r.bin if modality != "text" else None, dna=r.dna if modality == "dna" else None,
+                      image=r.image if modality == "image" else None)
+            for r in key_records(records, modality)]
+
+
+def key_encoders(embedder: Embedder) -> dict[str, Callable[[Sequence[KeyRecord]], np.ndarray]]:
+    """Per modality, a function embedding key records."""
+    return {"image": lambda rs: embedder.encode_images([r.image for r in rs]),
+            "dna": lambda rs: embedder.encode_dna([r.dna for r in rs]),
+            "text": lambda rs: embedder.encode_text([{k: getattr(r, k) for k in RANKS} for r in rs])}
+
+
 def build_snapshot(checkpoint: str | Path, records: Sequence, root: str | Path,
                    modalities: Sequence[str] = ("image", "dna", "text"), factory: Optional[str] = None,
                    memory_budget_bytes: int = 8 << 30, shard_size: int = 10_000,
@@ -58,13 +79,11 @@ def build_snapshot(checkpoint: str | Path, records: Sequence, root: str | Path,
     root = Path(root)
     chash = checkpoint_hash(checkpoint)
     embedder = Embedder.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
-    encoders = {"image": lambda rs: embedder.encode_images([r.image for r in rs]),
-                "dna": lambda rs: embedder.encode_dna([r.dna for r in rs]),
-                "text": lambda rs: embedder.encode_text([{k: getattr(r, k) for k in RANKS} for r in rs])}
+    encoders = key_encoders(embedder)
     t0 = time.perf_counter()
     indexes, vectors, keys, factories = {}, {}, {}, {}
     for modality in modalities:
-        recs = key_records(records, modality)
+        recs = to_key_records(records, modality)
         if not recs:
             log.info("no %s keys among the records", modality)
             continue
@@ -74,11 +93,7 @@ def build_snapshot(checkpoint: str | Path, records: Sequence, root: str | Path,
         log.info("building %s index over %d keys: %s", modality, len(vecs), factories[modality])
         indexes[modality] = build_index(vecs, factories[modality])
         vectors[modality] = vecs
-        keys[modality] = [KeyRecord(id=r.id if modality != "text" else "taxon:" + "/".join(
-                              str(getattr(r, k)) for k in RANKS), modality=modality, order=r.order,
-                              family=r.family, genus=r.genus, species=r.species,
-                              bin=r.bin if modality != "text" else None, dna=r.dna if modality == "dna" else None)
-                          for r in recs]
+        keys[modality] = recs
     if not indexes:
         raise ValueError("none of the records can serve as a key (no images, barcodes or taxa)")
     manifest = {"checkpoint_hash": chash, "model": embedder.model.config.name, "embed_dim": embedder.embed_dim,

@@ -24,8 +24,30 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compact(args: argparse.Namespace) -> int:
+    from clibd.checkpoint import checkpoint_hash
+    from clibd.embedder import Embedder
+    from clibd.readers import read_records
+    from index.snapshot import prune_snapshots
+    from index.update import apply_and_compact
+
+    add = read_records(args.add, args.format, args.image_root) if args.add else []
+    remove = []
+    if args.remove:
+        remove = [line.strip() for line in open(args.remove) if line.strip() and not line.startswith("#")]
+    if add and not args.checkpoint:
+        raise ValueError("--add needs --checkpoint to embed the new records")
+    embedder = Embedder.from_checkpoint(args.checkpoint, device=args.device) if args.checkpoint else None
+    snap = apply_and_compact(args.root, embedder, add, remove,
+                             checkpoint_hash(args.checkpoint) if args.checkpoint else None)
+    pruned = prune_snapshots(args.root, keep=args.keep) if args.keep else []
+    print(f"snapshot {snap.id} is current under {args.root}: {snap.manifest['counts']}"
+          f" ({len(add)} records added, {len(remove)} ids removed, {len(pruned)} old snapshots pruned)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add `index build` to the `clibd` parser."""
+    """Add `index build` and `index compact` to the `clibd` parser."""
     p = sub.add_parser("index", help="reference key indexes (FAISS snapshots)",
                        description="Build and manage FAISS snapshots of reference keys.")
     isub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
@@ -46,3 +68,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--batch-size", type=int, default=128, help="embedding batch size")
     b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     b.set_defaults(func=_build)
+    c = isub.add_parser("compact", formatter_class=_FMT, help="fold added/removed records into a new snapshot",
+                        description="Add records (embedded with --checkpoint) and remove ids from the current "
+                                    "snapshot under --root, then write the result as a new snapshot and switch "
+                                    "to it atomically. Readers of the old snapshot are never disturbed.")
+    c.add_argument("--root", required=True, help="index root (snapshots/ and CURRENT)")
+    c.add_argument("--checkpoint", default=None, help="checkpoint the snapshot was built with (needed for --add)")
+    c.add_argument("--add", default=None, help="records to add (any supported format)")
+    c.add_argument("--format", default="auto", choices=FORMATS, help="format of --add")
+    c.add_argument("--image-root", default=None, help="folder that relative image paths in --add resolve against")
+    c.add_argument("--remove", default=None, help="file of record ids to remove, one per line")
+    c.add_argument("--keep", type=int, default=2, help="snapshots to keep afterwards (0: keep all)")
+    c.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    c.set_defaults(func=_compact)

@@ -100,6 +100,14 @@ class Searcher:
             self._removed = self._removed | ids
             return hit
 
+    def has_key(self, key_id: str) -> bool:
+        """Whether a key with this record id is searchable in any modality."""
+        with self._lock:
+            if key_id in self._removed:
+                return False
+            return any(key_id in pos for pos in self._positions.values()) or any(
+                r.id == key_id for d in self._delta.values() for r in d.records)
+
     def has_taxon(self, taxon: str) -> bool:
         """Whether any key of any modality carries `taxon` at some rank."""
         t = taxon.lower()

@@ -1,5 +1,6 @@
 """`clibd index build` from a checkpoint and the synthetic fixture: resumable embedding, a loadable snapshot."""
 import numpy as np
+import pytest
 
 from clibd import create_model, save_checkpoint
 from clibd.cli import main
@@ -43,3 +44,43 @@ def test_index_build_cli_writes_a_snapshot_the_searcher_serves(synth_dir, tmp_pa
     vec = s.snapshot.vectors["dna"][:1]
     assert s.search(vec, 1, "dna")[0][0].record.id == s.snapshot.records["dna"][0].id
     assert s.snapshot.manifest["factories"] == {"image": "Flat", "dna": "Flat", "text": "Flat"}
+
+
+def test_index_compact_cli_adds_embeds_and_removes(synth_dir, tmp_path):
+    from clibd.checkpoint import checkpoint_hash
+    from clibd.records import write_records
+
+    ckpt = save_checkpoint(create_model("clibd-tiny"), tmp_path / "m.pt")
+    records = read_records(synth_dir / "partition" / "records.tsv")
+    keys = [r for r in records if r.split == "key_seen"]
+    new = [r for r in records if r.split == "key_unseen"][:5]
+    write_records(keys, tmp_path / "keys.tsv")
+    write_records(new, tmp_path / "new.tsv")
+    (tmp_path / "gone.txt").write_text(keys[0].id + "\n")
+    root = tmp_path / "index"
+    assert main(["index", "build", "--checkpoint", str(ckpt), "--records", str(tmp_path / "keys.tsv"),
+                 "--out", str(root)]) == 0
+    before = Searcher.open(root).snapshot
+    assert main(["index", "compact", "--root", str(root), "--checkpoint", str(ckpt), "--add",
+                 str(tmp_path / "new.tsv"), "--remove", str(tmp_path / "gone.txt")]) == 0
+    s = Searcher.open(root, checkpoint_hash(ckpt))
+    assert s.snapshot.id != before.id and s.snapshot.manifest["compacted_from"] == before.id
+    assert s.size("dna") == len(keys) - 1 + len(new)
+    assert s.has_key(new[0].id) and not s.has_key(keys[0].id)
+    new_taxa = {r.species for r in new} - {r.species for r in keys}
+    assert s.size("text") == len({r.species for r in keys}) + len(new_taxa)
+    # the added barcode finds itself: it was embedded with the same checkpoint as the main keys
+    from clibd.embedder import Embedder
+    vec = Embedder.from_checkpoint(ckpt, device="cpu").encode_dna([new[0].dna])
+    assert s.search(vec, 1, "dna")[0][0].record.id == new[0].id
+
+
+def test_index_compact_cli_refuses_additions_without_checkpoint(synth_dir, tmp_path):
+    ckpt = save_checkpoint(create_model("clibd-tiny"), tmp_path / "m.pt")
+    root = tmp_path / "index"
+    records = synth_dir / "partition" / "records.tsv"
+    assert main(["index", "build", "--checkpoint", str(ckpt), "--records", str(records), "--out", str(root),
+                 "--splits", "key_seen", "--modalities", "dna"]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["index", "compact", "--root", str(root), "--add", str(records)])
+    assert exc.value.code == 2

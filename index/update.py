@@ -1,0 +1,54 @@
+"""Change a live key set without a rebuild: embed new records into the delta, hide removed ones, compact."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from clibd.embedder import Embedder
+from index.build import key_encoders, to_key_records
+from index.searcher import Searcher
+from index.snapshot import KeyRecord, Snapshot
+
+
+def embed_keys(embedder: Embedder, records: Sequence,
+               modalities: Iterable[str]) -> dict[str, tuple[list[KeyRecord], np.ndarray]]:
+    """Per modality, the key records of `records` and their vectors (modalities without keys are left out)."""
+    encoders = key_encoders(embedder)
+    out = {}
+    for modality in modalities:
+        keys = to_key_records(records, modality)
+        if keys:
+            out[modality] = (keys, encoders[modality](keys))
+    return out
+
+
+def add_records(searcher: Searcher, embedder: Embedder, records: Sequence) -> dict[str, int]:
+    """Embed `records` and make them searchable at once; returns keys added per modality.
+
+    A text key is added only for a taxonomy the searcher does not have yet.
+    """
+    added = {}
+    for modality, (keys, vectors) in embed_keys(embedder, records, searcher.modalities).items():
+        if modality == "text":
+            fresh = [i for i, k in enumerate(keys) if not searcher.has_key(k.id)]
+            keys, vectors = [keys[i] for i in fresh], vectors[fresh]
+        if keys:
+            searcher.add(modality, keys, vectors)
+            added[modality] = len(keys)
+    return added
+
+
+def apply_and_compact(root: str | Path, embedder: Optional[Embedder], add: Sequence = (),
+                      remove: Iterable[str] = (), checkpoint_hash: Optional[str] = None) -> Snapshot:
+    """Open the current snapshot, add and remove records, and write the result as the new current snapshot."""
+    searcher = Searcher.open(root, checkpoint_hash)
+    if add:
+        if embedder is None:
+            raise ValueError("adding records needs a checkpoint to embed them")
+        add_records(searcher, embedder, add)
+    remove = list(remove)
+    if remove:
+        searcher.remove(remove)
+    return searcher.compact(root)
