@@ -9,7 +9,7 @@ WORK ?= runs/demo
 # store instead of downloading a newer multi-GB CUDA build.
 install:
 	$(PIP) install -q -c constraints.txt "torch==2.14.1" "torchvision==0.29.1"
-	$(PIP) install -q -c constraints.txt -e ".[cpu,dev,pretrained,align]"
+	$(PIP) install -q -c constraints.txt -e ".[cpu,dev,pretrained,align,service]"
 
 # vsearch, the DNA baseline users compare against (Debian/Ubuntu package; its tests skip without it).
 install-baselines:

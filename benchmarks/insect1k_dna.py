@@ -26,7 +26,7 @@ from clibd.dna_tokenizer import normalize_sequence
 from clibd.embedder import Embedder
 from clibd.factory import create_model, get_model_config
 from clibd.taxonomy import RANKS
-from training.alignment import percent_identity
+from index.alignment import percent_identity
 from training.evaluate import exact_search, score_neighbors
 from training.metrics import auroc, best_threshold, harmonic_mean
 from training.partition import PartitionConfig, partition, write_partition
