@@ -1,0 +1,119 @@
+"""The FastAPI app: routers, error handlers, the upload limit, and the objects loaded once in the lifespan."""
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+from typing import Optional
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from index.searcher import UnknownTaxonError
+from service.api.deps import AppState
+from service.api.metrics import LATENCY, REQUESTS
+from service.api.routes import admin, health, identify, jobs
+from service.batching import MicroBatcher
+from service.celery_app import make_celery
+from service.inputs import InputError
+from service.runtime import Runtime
+from service.settings import Settings, get_settings
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over the limit, before the body is read into memory."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._reject(send, int(declared))
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(send, seen)
+
+    async def _reject(self, send, size: int) -> None:
+        body = JSONResponse({"detail": f"the request body ({size / 2**20:,.1f} MB or more) is over the limit of "
+                                       f"{self.max_bytes / 2**20:,.0f} MB"}, status_code=413)
+        await send({"type": "http.response.start", "status": 413, "headers": body.raw_headers})
+        await send({"type": "http.response.body", "body": body.body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] = None) -> FastAPI:
+    """The app for these settings (a prepared runtime may be passed in, as tests do)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        rt = runtime or Runtime.start(settings)
+        state = AppState(runtime=rt, celery=make_celery(settings))
+
+        def encode(modality: str):
+            return lambda items: getattr(rt.require(), f"encode_{modality}")(items)
+        state.dna_batcher = MicroBatcher(encode("dna"), settings.batch_max_size, settings.batch_wait_ms)
+        state.image_batcher = MicroBatcher(encode("images"), settings.batch_max_size, settings.batch_wait_ms)
+        app.state.clibd = state
+        yield
+        await state.dna_batcher.close()
+        await state.image_batcher.close()
+
+    app = FastAPI(title="CLIBD species identification", version="1", lifespan=lifespan,
+                  description="Identify insects from photos and COI barcodes against labelled reference keys; "
+                              "per-rank confidence and an honest 'new species of genus X'.")
+    for router in (health.router, identify.router, jobs.router, admin.router):
+        app.include_router(router)
+
+    @app.exception_handler(InputError)
+    async def _input_error(_: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(UnknownTaxonError)
+    async def _unknown_taxon(_: Request, exc: UnknownTaxonError) -> JSONResponse:
+        return JSONResponse({"detail": f"restrict_to: {exc}"}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(x) for x in err.get("loc", []) if x != "body") or "request"
+            parts.append(f"{where}: {err.get('msg')}")
+        return JSONResponse({"detail": "; ".join(parts), "errors": jsonable(exc.errors())}, status_code=422)
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next):
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        REQUESTS.labels(path, str(response.status_code)).inc()
+        LATENCY.labels(path).observe(time.perf_counter() - t0)
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 2**20))
+    return app
+
+
+def jsonable(errors: list) -> list:
+    """Validation errors with only JSON-safe values."""
+    return [{k: (v if isinstance(v, (str, int, float, list, type(None))) else str(v)) for k, v in e.items()}
+            for e in errors]

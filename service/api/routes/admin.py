@@ -1,0 +1,106 @@
+"""Admin: add, list and delete reference records (searchable at once), and re-index."""
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, or_, select
+
+from clibd.records import clean
+from service.api.deps import AdminDep, IdentifierDep, SessionDep, StateDep
+from service.inputs import parse_barcode_field, read_image
+from service.models import ReferenceRecord, utcnow
+from service.references import reference_json
+from service.schemas import Problem, ReferenceOut
+from service.tasks import REINDEX
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+ERRORS = {c: {"model": Problem} for c in (401, 403, 404, 409, 413, 422, 503)}
+
+
+@router.post("/references", status_code=201, response_model=ReferenceOut, responses=ERRORS)
+async def add_reference(
+    state: StateDep, session: SessionDep, identifier: IdentifierDep, admin: AdminDep,
+    id: Annotated[str, Form(description="reference id (e.g. the BOLD processid)", min_length=1, max_length=128)],
+    species: Annotated[Optional[str], Form()] = None,
+    genus: Annotated[Optional[str], Form()] = None,
+    family: Annotated[Optional[str], Form()] = None,
+    order: Annotated[Optional[str], Form()] = None,
+    bin: Annotated[Optional[str], Form()] = None,
+    dna: Annotated[Optional[str], Form(description="COI barcode, raw or FASTA")] = None,
+    images: Annotated[Optional[list[UploadFile]], File()] = None,
+) -> dict:
+    """Add a reference specimen; its keys are searchable as soon as this returns."""
+    s = state.runtime.settings
+    if not any(clean(x) for x in (order, family, genus, species)):
+        raise HTTPException(422, "a reference needs a taxonomy: at least one of order, family, genus, species")
+    ident = id.strip()
+    if not ident or "/" in ident or ident.startswith("taxon:"):
+        raise HTTPException(422, f"invalid reference id {id!r} (no '/', not starting with 'taxon:')")
+    if session.get(ReferenceRecord, ident) is not None or identifier.searcher.has_key(ident):
+        raise HTTPException(409, f"a reference with id {ident!r} exists; delete it first to replace it")
+    seq = parse_barcode_field(dna, s.limits) if dna and dna.strip() else None
+    uploads = [f for f in (images or []) if f.filename]
+    if len(uploads) > s.max_images:
+        raise HTTPException(422, f"{len(uploads)} images; at most {s.max_images} per reference")
+    decoded = [(f.filename, read_image(await f.read(), f.filename, s.limits)) for f in uploads]
+    if seq is None and not decoded:
+        raise HTTPException(422, "a reference needs a barcode (dna) and/or images")
+    folder = (s.data_dir / "references" / ident).resolve()
+    paths = []
+    for i, (_, img) in enumerate(decoded):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{i}.jpg"
+        img.save(path, quality=92)
+        paths.append(str(path))
+    row = ReferenceRecord(id=ident, order=clean(order), family=clean(family), genus=clean(genus),
+                          species=clean(species), bin=clean(bin), dna=seq, images=paths, status="active")
+    session.add(row)
+    session.commit()
+    await run_in_threadpool(state.runtime.sync.sync, True)
+    return {**reference_json(row), "searchable": identifier.searcher.has_key(ident)}
+
+
+@router.get("/references", response_model=list[ReferenceOut], responses=ERRORS)
+def list_references(session: SessionDep, admin: AdminDep, taxon: Optional[str] = None,
+                    status: Optional[str] = None, limit: int = 100, offset: int = 0) -> list[dict]:
+    """Added references, newest first, filtered by a taxon at any rank and/or status."""
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise HTTPException(422, "limit must be 1..1000 and offset >= 0")
+    q = select(ReferenceRecord)
+    if taxon:
+        t = taxon.lower()
+        q = q.where(or_(*[func.lower(c) == t for c in (ReferenceRecord.order, ReferenceRecord.family,
+                                                        ReferenceRecord.genus, ReferenceRecord.species)]))
+    if status:
+        q = q.where(ReferenceRecord.status == status)
+    rows = session.scalars(q.order_by(ReferenceRecord.created_at.desc()).limit(limit).offset(offset)).all()
+    return [reference_json(r) for r in rows]
+
+
+@router.delete("/references/{ref_id}", responses=ERRORS)
+async def delete_reference(state: StateDep, session: SessionDep, identifier: IdentifierDep, admin: AdminDep,
+                           ref_id: str) -> dict:
+    """Hide a reference from search at once (added ones and ones from the snapshot alike)."""
+    row = session.get(ReferenceRecord, ref_id)
+    if row is None:
+        if not identifier.searcher.has_key(ref_id):
+            raise HTTPException(404, f"no reference with id {ref_id!r}")
+        row = ReferenceRecord(id=ref_id, images=[], status="deleted")  # a snapshot key: remember the deletion
+        session.add(row)
+    elif row.status == "deleted":
+        raise HTTPException(404, f"reference {ref_id!r} is already deleted")
+    row.status = "deleted"
+    row.snapshot_id = None
+    row.updated_at = utcnow()
+    session.commit()
+    await run_in_threadpool(state.runtime.sync.sync, True)
+    return {"id": ref_id, "status": "deleted", "searchable": identifier.searcher.has_key(ref_id)}
+
+
+@router.post("/reindex", status_code=202, responses=ERRORS)
+def reindex(state: StateDep, admin: AdminDep) -> dict:
+    """Fold added and deleted references into a new snapshot (a worker task; snapshots switch atomically)."""
+    result = state.celery.send_task(REINDEX)
+    return {"task_id": result.id, "status": "queued"}

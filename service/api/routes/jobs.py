@@ -1,0 +1,90 @@
+"""Bulk jobs: POST /v1/jobs (FASTA, manifest, ZIP), progress, and results as JSON, CSV/TSV or Darwin Core."""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
+
+from service import jobs
+from service.api.deps import IdentifierDep, SessionDep, StateDep
+from service.inputs import InputError
+from service.models import Job, JobItem
+from service.results import DWC_COLUMNS, FLAT_COLUMNS, dwc_row, flat_row, item_json, table
+from service.schemas import JobAccepted, JobProgress, Problem
+from service.tasks import PROCESS_CHUNK
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+ERRORS = {c: {"model": Problem} for c in (404, 413, 422, 503)}
+
+
+async def _text(upload: Optional[UploadFile], what: str) -> Optional[str]:
+    if upload is None or not upload.filename:
+        return None
+    data = await upload.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(422, f"the {what} is not UTF-8 text") from None
+
+
+@router.post("", status_code=202, response_model=JobAccepted, responses=ERRORS)
+async def submit(
+    state: StateDep,
+    session: SessionDep,
+    identifier: IdentifierDep,
+    fasta: Annotated[Optional[UploadFile], File(description="barcodes (FASTA)")] = None,
+    manifest: Annotated[Optional[UploadFile], File(description="CSV/TSV: id, dna and/or images (';'-separated)")] = None,
+    images_zip: Annotated[Optional[UploadFile], File(description="ZIP of images")] = None,
+    top_k: Annotated[int, Form()] = 10,
+    restrict_to: Annotated[Optional[str], Form()] = None,
+) -> dict:
+    """Queue a bulk identification; every specimen becomes an item with its own status."""
+    s = state.runtime.settings
+    if not 1 <= top_k <= s.max_top_k:
+        raise HTTPException(422, f"top_k must be between 1 and {s.max_top_k}, got {top_k}")
+    if restrict_to is not None and not identifier.searcher.has_taxon(restrict_to):
+        raise HTTPException(422, f"restrict_to: no reference key carries the taxon {restrict_to!r}")
+    upload = jobs.Upload(fasta=await _text(fasta, "FASTA file"), manifest=await _text(manifest, "manifest"),
+                         zip_bytes=(await images_zip.read()) if images_zip is not None and images_zip.filename
+                         else None)
+    job = await run_in_threadpool(jobs.create_job, session, s.data_dir, upload, s.limits,
+                                  {"top_k": top_k, "restrict_to": restrict_to})
+    for part in jobs.chunked(jobs.item_ids(session, job.id), s.job_chunk_size):
+        state.celery.send_task(PROCESS_CHUNK, args=[job.id, part])
+    return {"id": job.id, "total": job.total, "status": job.status, "status_url": f"/v1/jobs/{job.id}",
+            "results_url": f"/v1/jobs/{job.id}/results"}
+
+
+def _job(session: SessionDep, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(404, f"no job with id {job_id!r}")
+    return job
+
+
+@router.get("/{job_id}", response_model=JobProgress, responses=ERRORS)
+def status(session: SessionDep, job_id: str) -> dict:
+    """Progress: done / failed / total and an ETA."""
+    return jobs.progress(session, _job(session, job_id))
+
+
+@router.get("/{job_id}/results", responses={**ERRORS, 200: {"content": {"text/csv": {}, "application/json": {}}}})
+def results(session: SessionDep, state: StateDep, job_id: str,
+            format: Literal["json", "csv", "tsv", "dwc"] = "json"):
+    """Per-item results so far (finished items only until the job is done)."""
+    job = _job(session, job_id)
+    items = session.scalars(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.position)).all()
+    if format == "json":
+        return {"job": jobs.progress(session, job), "items": [item_json(i) for i in items]}
+    if format == "dwc":
+        ref = "CLIBD job " + job_id
+        body = table((dwc_row(i, ref) for i in items), DWC_COLUMNS, "\t")
+        return PlainTextResponse(body, media_type="text/tab-separated-values",
+                                 headers={"Content-Disposition": f'attachment; filename="{job_id}.dwc.tsv"'})
+    delim = "," if format == "csv" else "\t"
+    body = table((flat_row(i) for i in items), FLAT_COLUMNS, delim)
+    return PlainTextResponse(body, media_type="text/csv" if format == "csv" else "text/tab-separated-values",
+                             headers={"Content-Disposition": f'attachment; filename="{job_id}.{format}"'})

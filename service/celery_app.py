@@ -1,0 +1,37 @@
+"""The Celery app: Redis (production) or kombu's filesystem queue (embedded default, no broker process)."""
+from __future__ import annotations
+
+from celery import Celery
+
+from service.settings import Settings, get_settings
+
+
+def make_celery(settings: Settings, prepare: bool = True) -> Celery:
+    """A Celery app configured from settings (`prepare` creates the embedded queue's folders)."""
+    app = Celery("clibd", broker=settings.broker, backend=settings.backend, include=["service.tasks"])
+    conf = {
+        "task_acks_late": True,  # a task killed mid-run is redelivered ...
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,  # ... and a worker holds one chunk at a time
+        "task_track_started": True,
+        "result_expires": 7 * 24 * 3600,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+    }
+    if settings.embedded_broker:
+        folder = settings.broker_folder
+        if prepare:
+            for sub in ("queue", "processed"):
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+        conf["broker_transport_options"] = {"data_folder_in": str(folder / "queue"),
+                                            "data_folder_out": str(folder / "queue"),
+                                            "processed_folder": str(folder / "processed"),
+                                            "store_processed": False, "polling_interval": 0.02}
+    else:
+        conf["broker_transport_options"] = {"visibility_timeout": max(60, int(settings.item_lease_s * 2))}
+    app.conf.update(conf)
+    app.clibd_settings = settings  # tasks read their settings from the app that runs them
+    return app
+
+
+celery_app = make_celery(get_settings(), prepare=False)  # `celery -A service.celery_app`

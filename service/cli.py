@@ -1,0 +1,178 @@
+"""Subcommands of `clibd` contributed by the service: serve, worker, migrate, apikey, calibrate."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+_FMT = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _settings(args: argparse.Namespace):
+    from service.settings import Settings
+    overrides = {k: v for k, v in {"checkpoint": getattr(args, "checkpoint", None),
+                                   "index_root": getattr(args, "index_root", None),
+                                   "data_dir": getattr(args, "data_dir", None),
+                                   "database_url": getattr(args, "database_url", None),
+                                   "host": getattr(args, "host", None), "port": getattr(args, "port", None),
+                                   }.items() if v is not None}
+    return Settings(**overrides)
+
+
+def _env_for(settings) -> dict:
+    """Environment for a child process with the same settings."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"CLIBD_{name.upper()}"] = str(value)
+    return env
+
+
+def worker_command(concurrency: int, pool: str = "prefork") -> list[str]:
+    """The command line of a worker process."""
+    return [sys.executable, "-m", "celery", "-A", "service.celery_app", "worker", "--loglevel", "INFO",
+            "--concurrency", str(concurrency), "--pool", pool, "-Q", "celery"]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.api.main import create_app
+    from service.celery_app import make_celery
+    from service.db import migrate
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.sqlalchemy_url)
+    make_celery(settings)  # creates the embedded queue's folders
+    worker = None
+    if settings.embedded_broker and settings.embedded_worker:
+        # the broker-less default: one worker process beside the API, same settings, same queue folder
+        worker = subprocess.Popen(worker_command(settings.worker_concurrency, "solo"), env=_env_for(settings))
+    print(f"CLIBD serving on http://{settings.host}:{settings.port}  (docs: /docs; stop with Ctrl+C)", flush=True)
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from service.celery_app import make_celery
+    settings = _settings(args)
+    make_celery(settings)
+    return subprocess.call(worker_command(args.concurrency or settings.worker_concurrency, args.pool),
+                           env=_env_for(settings))
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from service.db import migrate
+    settings = _settings(args)
+    migrate(settings.sqlalchemy_url, args.revision)
+    print(f"database at {settings.sqlalchemy_url.split('@')[-1]} is at revision {args.revision}")
+    return 0
+
+
+def _apikey(args: argparse.Namespace) -> int:
+    from service.db import make_engine, migrate, session_factory
+    from service.security import create_key, revoke_key
+    settings = _settings(args)
+    migrate(settings.sqlalchemy_url)
+    with session_factory(make_engine(settings.sqlalchemy_url))() as session:
+        if args.key_action == "create":
+            key = create_key(session, args.name, args.scopes)
+            print(key)
+            print(f"(API key {args.name!r} with scopes {args.scopes}; it is shown only now)", file=sys.stderr)
+        else:
+            n = revoke_key(session, args.name)
+            print(f"revoked {n} key(s) named {args.name!r}")
+            if not n:
+                raise ValueError(f"no active key named {args.name!r}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from clibd.readers import read_records
+    from service.calibration import calibrate, evaluate_split
+    from service.identifier import Identifier
+
+    records = read_records(args.records, args.format, args.image_root)
+    fit = [r for r in records if r.split in set(args.fit_splits.split(","))]
+    held = [r for r in records if r.split in set(args.report_splits.split(","))]
+    if not fit:
+        raise ValueError(f"no records in the splits {args.fit_splits} of {args.records}")
+    identifier = Identifier.load(args.checkpoint, args.index_root, args.device)
+    thresholds = calibrate(identifier, fit, args.target_precision, args.top_k)
+    identifier.thresholds = thresholds
+    thresholds.fitted_on["report"] = evaluate_split(identifier, thresholds, held, args.top_k) if held else {}
+    thresholds.fitted_on["report_splits"] = args.report_splits
+    path = thresholds.save(args.index_root)
+    print(json.dumps({"thresholds": {m: {"confident": t.confident, "novel": t.novel}
+                                     for m, t in thresholds.by_modality.items()},
+                      "report": thresholds.fitted_on["report"]}, indent=2))
+    print(f"thresholds written to {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the service's subcommands to the `clibd` parser."""
+    def common(p: argparse.ArgumentParser, model: bool = True) -> None:
+        if model:
+            p.add_argument("--checkpoint", default=None, help="model checkpoint (env CLIBD_CHECKPOINT)")
+            p.add_argument("--index-root", default=None, help="index root (env CLIBD_INDEX_ROOT)")
+        p.add_argument("--data-dir", default=None, help="uploads, jobs and embedded databases (env CLIBD_DATA_DIR)")
+        p.add_argument("--database-url", default=None, help="SQLAlchemy URL (env CLIBD_DATABASE_URL)")
+
+    s = sub.add_parser("serve", formatter_class=_FMT, help="start the HTTP API",
+                       description="Start the API. Settings come from CLIBD_* environment variables; options "
+                                   "override them. With the embedded default (no CLIBD_BROKER_URL) a worker "
+                                   "process is started beside the API on a filesystem queue.")
+    common(s)
+    s.add_argument("--host", default=None, help="bind address (env CLIBD_HOST, default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=None, help="port (env CLIBD_PORT, default 8000)")
+    s.set_defaults(func=_serve)
+
+    w = sub.add_parser("worker", formatter_class=_FMT, help="start a Celery worker for bulk jobs and re-indexing",
+                       description="Start a Celery worker with the service's settings (broker CLIBD_BROKER_URL).")
+    common(w)
+    w.add_argument("--concurrency", type=int, default=None, help="worker processes (env CLIBD_WORKER_CONCURRENCY)")
+    w.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"], help="Celery pool")
+    w.set_defaults(func=_worker)
+
+    m = sub.add_parser("migrate", formatter_class=_FMT, help="create or upgrade the database tables (Alembic)")
+    common(m, model=False)
+    m.add_argument("--revision", default="head", help="target revision")
+    m.set_defaults(func=_migrate)
+
+    k = sub.add_parser("apikey", help="create or revoke API keys")
+    ksub = k.add_subparsers(dest="key_action", metavar="ACTION", required=True)
+    kc = ksub.add_parser("create", formatter_class=_FMT, help="create a key and print it (shown once)")
+    common(kc, model=False)
+    kc.add_argument("--name", required=True, help="who or what the key is for")
+    kc.add_argument("--scopes", default="admin", help="comma list of scopes")
+    kr = ksub.add_parser("revoke", formatter_class=_FMT, help="revoke the keys with this name")
+    common(kr, model=False)
+    kr.add_argument("--name", required=True)
+    for p in (kc, kr):
+        p.set_defaults(func=_apikey)
+
+    from clibd.readers import FORMATS
+    c = sub.add_parser("calibrate", formatter_class=_FMT, help="fit the confident/novel thresholds of a snapshot",
+                       description="Search validation records (seen and unseen species) against the current "
+                                   "snapshot, fit per-rank thresholds for 'confident' and 'novel', report them "
+                                   "on held-out records, and store them beside the snapshot.")
+    c.add_argument("--checkpoint", required=True, help="model checkpoint")
+    c.add_argument("--index-root", required=True, help="index root built with this checkpoint")
+    c.add_argument("--records", required=True, help="records with split names (e.g. a partition's records.tsv)")
+    c.add_argument("--format", default="auto", choices=FORMATS)
+    c.add_argument("--image-root", default=None)
+    c.add_argument("--fit-splits", default="val,val_unseen", help="splits to fit on")
+    c.add_argument("--report-splits", default="test,test_unseen", help="held-out splits to report on")
+    c.add_argument("--target-precision", type=float, default=0.95, help="precision a confident rank must reach")
+    c.add_argument("--top-k", type=int, default=10, help="neighbours per query (as the service uses)")
+    c.add_argument("--device", default=None)
+    c.set_defaults(func=_calibrate)

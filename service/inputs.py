@@ -1,0 +1,219 @@
+"""Checks on everything a user uploads: images, barcodes, FASTA files, manifests and ZIPs.
+
+Each check raises `InputError` with an HTTP status and a message that says exactly what is wrong, before
+anything is stored.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Optional
+
+from PIL import Image, UnidentifiedImageError
+
+from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+
+
+class InputError(ValueError):
+    """Bad input: an HTTP status (4xx) and a precise message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Limits:
+    """What one request may carry."""
+
+    max_image_pixels: int = 50_000_000
+    min_image_side: int = 16
+    min_barcode_length: int = 100
+    max_barcode_length: int = 3_000
+    max_records: int = 20_000
+    max_zip_members: int = 20_000
+    max_unpacked_bytes: int = 2 << 30
+    max_compression_ratio: float = 200.0
+
+
+def read_image(data: bytes, name: str, limits: Limits) -> Image.Image:
+    """A decoded RGB image, or InputError for empty, corrupt, truncated, tiny or oversized files."""
+    if not data:
+        raise InputError(422, f"image {name!r} is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > limits.max_image_pixels:
+                raise InputError(413, f"image {name!r} is {w}x{h} pixels ({w * h / 1e6:.0f} Mpx), over the limit "
+                                      f"of {limits.max_image_pixels / 1e6:.0f} Mpx")
+            if min(w, h) < limits.min_image_side:
+                raise InputError(422, f"image {name!r} is {w}x{h} pixels; at least {limits.min_image_side} "
+                                      f"pixels a side are needed")
+            img.load()
+            return img.convert("RGB")
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(413, f"image {name!r} decompresses to more than "
+                              f"{limits.max_image_pixels / 1e6:.0f} Mpx") from None
+    except UnidentifiedImageError:
+        raise InputError(422, f"{name!r} is not an image in a format we read (JPEG, PNG, TIFF, BMP, WebP, GIF)") \
+            from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(422, f"image {name!r} is corrupt or truncated: {exc}") from None
+
+
+def check_barcode(sequence: str, limits: Limits, name: str = "barcode") -> str:
+    """The normalised barcode (upper case, gaps removed), or InputError saying what is wrong with it."""
+    if re.search(r"[Uu]", sequence):
+        pos = re.search(r"[Uu]", sequence).start() + 1
+        raise InputError(422, f"{name} contains U at position {pos}: that is RNA; submit the DNA barcode (T)")
+    try:
+        seq = normalize_sequence(sequence)
+    except InvalidSequenceError as exc:
+        raise InputError(422, f"{name}: {exc}") from None
+    if len(seq) < limits.min_barcode_length:
+        raise InputError(422, f"{name} has {len(seq)} nucleotides; at least {limits.min_barcode_length} are needed "
+                              f"(a COI barcode has about 658)")
+    if len(seq) > limits.max_barcode_length:
+        raise InputError(422, f"{name} has {len(seq)} nucleotides; at most {limits.max_barcode_length} are accepted "
+                              f"(a COI barcode has about 658)")
+    return seq
+
+
+@dataclass
+class FastaRecord:
+    """One FASTA entry: its id (first word of the header), the full header and the raw sequence."""
+
+    id: str
+    header: str
+    sequence: str
+
+
+def parse_fasta(text: str, limits: Limits) -> list[FastaRecord]:
+    """FASTA entries (wrapped lines, any case, CRLF); InputError for no entries or too many."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    if not text.strip():
+        raise InputError(422, "the FASTA file is empty")
+    if not text.lstrip().startswith(">"):
+        raise InputError(422, "not FASTA: the first non-blank line must start with '>'")
+    records: list[FastaRecord] = []
+    for block in text.split("\n>"):
+        lines = block.lstrip(">").split("\n")
+        header = lines[0].strip()
+        if len(records) >= limits.max_records:
+            raise InputError(413, f"the FASTA file has more than {limits.max_records:,} records, the limit per "
+                                  f"request; split it into several jobs")
+        records.append(FastaRecord(header.split()[0] if header else f"record{len(records) + 1}", header,
+                                   "".join(line.strip() for line in lines[1:])))
+    if not any(r.sequence for r in records):
+        raise InputError(422, f"the FASTA file has {len(records)} header(s) but no sequence")
+    return records
+
+
+def parse_barcode_field(value: str, limits: Limits) -> str:
+    """A barcode given raw or as a one-record FASTA, normalised."""
+    if value.lstrip().startswith(">"):
+        records = parse_fasta(value, limits)
+        if len(records) > 1:
+            raise InputError(422, f"one barcode per specimen, got a FASTA of {len(records)} records; "
+                                  f"submit several specimens as a job (POST /v1/jobs)")
+        return check_barcode(records[0].sequence, limits, f"barcode {records[0].id!r}")
+    return check_barcode(value, limits)
+
+
+_ID_COLUMNS = ("id", "specimen_id", "sampleid", "processid")
+_DNA_COLUMNS = ("dna", "barcode", "sequence", "nucleotides", "dna_barcode")
+_IMAGE_COLUMNS = ("images", "image", "image_file", "image_files")
+
+
+@dataclass
+class ManifestRow:
+    """One specimen of a manifest: id, barcode text (unchecked) and image file names."""
+
+    id: str
+    dna: Optional[str] = None
+    images: list[str] = field(default_factory=list)
+
+
+def parse_manifest(text: str, limits: Limits) -> list[ManifestRow]:
+    """Rows of a CSV/TSV manifest (id plus a DNA and/or an image column); InputError for wrong columns."""
+    text = text.replace("\r\n", "\n").lstrip("\ufeff")
+    if not text.strip():
+        raise InputError(422, "the manifest is empty")
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if first.count("\t") >= first.count(",") and "\t" in first else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    columns = {c.strip().lower(): c for c in (reader.fieldnames or [])}
+    id_col = next((columns[c] for c in _ID_COLUMNS if c in columns), None)
+    dna_col = next((columns[c] for c in _DNA_COLUMNS if c in columns), None)
+    img_col = next((columns[c] for c in _IMAGE_COLUMNS if c in columns), None)
+    if id_col is None or (dna_col is None and img_col is None):
+        raise InputError(422, f"the manifest's columns are {sorted(columns)}; it needs an id column (one of "
+                              f"{', '.join(_ID_COLUMNS)}) and a DNA column ({', '.join(_DNA_COLUMNS)}) and/or an "
+                              f"image column ({', '.join(_IMAGE_COLUMNS)}, names separated by ';')")
+    rows = []
+    for n, row in enumerate(reader, start=2):
+        if len(rows) >= limits.max_records:
+            raise InputError(413, f"the manifest has more than {limits.max_records:,} rows, the limit per request")
+        ident = (row.get(id_col) or "").strip()
+        if not ident:
+            raise InputError(422, f"manifest line {n} has no id")
+        images = [s.strip() for s in (row.get(img_col) or "").split(";") if s.strip()] if img_col else []
+        dna = (row.get(dna_col) or "").strip() if dna_col else ""
+        rows.append(ManifestRow(ident, dna or None, images))
+    if not rows:
+        raise InputError(422, "the manifest has a header but no rows")
+    return rows
+
+
+def safe_extract_images(data: bytes, dest: Path, limits: Limits) -> dict[str, Path]:
+    """Extract the images of a ZIP under `dest`; InputError for paths escaping it, bombs and bad archives."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise InputError(422, "the upload named as a ZIP is not a readable ZIP archive") from None
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) > limits.max_zip_members:
+        raise InputError(413, f"the ZIP has {len(members):,} files, over the limit of {limits.max_zip_members:,}")
+    for m in members:
+        parts = PurePosixPath(m.filename.replace("\\", "/")).parts
+        if m.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+            raise InputError(422, f"ZIP member {m.filename!r} escapes its folder")
+    declared = sum(m.file_size for m in members)
+    if declared > limits.max_unpacked_bytes:
+        raise InputError(413, f"the ZIP would unpack to {declared / 2**20:,.0f} MB, over the limit of "
+                              f"{limits.max_unpacked_bytes / 2**20:,.0f} MB")
+    for m in members:
+        if m.compress_size and m.file_size / m.compress_size > limits.max_compression_ratio and m.file_size > 1 << 20:
+            raise InputError(413, f"ZIP member {m.filename!r} is compressed {m.file_size / m.compress_size:,.0f}:1 "
+                                  f"(a ZIP bomb?); the limit is {limits.max_compression_ratio:.0f}:1")
+    out: dict[str, Path] = {}
+    written = 0
+    dest.mkdir(parents=True, exist_ok=True)
+    for i, m in enumerate(members):
+        name = PurePosixPath(m.filename.replace("\\", "/"))
+        if name.suffix.lower() not in IMAGE_SUFFIXES or name.name.startswith("."):
+            continue
+        target = dest / f"{i:06d}{name.suffix.lower()}"
+        with archive.open(m) as src, open(target, "wb") as dst:
+            while chunk := src.read(1 << 20):  # count real bytes: headers can lie
+                written += len(chunk)
+                if written > limits.max_unpacked_bytes:
+                    raise InputError(413, "the ZIP unpacks to more than the declared size limit")
+                dst.write(chunk)
+        out[str(name)] = target
+        out.setdefault(name.name, target)
+    if not out:
+        raise InputError(422, f"the ZIP holds no images (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return out

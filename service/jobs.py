@@ -1,0 +1,183 @@
+"""Bulk jobs: create from uploads, claim items atomically, process them in encoder batches, recover lost ones.
+
+An item is claimed by an UPDATE that only succeeds on a pending item (or one whose claim is older than the
+lease), and its result is written only under that same claim, so a worker killed mid-chunk loses nothing and
+a redelivered or re-dispatched chunk never writes an item twice.
+"""
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.identifier import Identifier, Specimen
+from service.inputs import InputError, Limits, check_barcode, parse_fasta, parse_manifest, read_image, \
+    safe_extract_images
+from service.models import Job, JobItem, utcnow
+
+
+@dataclass
+class Upload:
+    """The files of a job request (any combination)."""
+
+    fasta: Optional[str] = None
+    manifest: Optional[str] = None
+    zip_bytes: Optional[bytes] = None
+
+
+def _items_from(upload: Upload, folder: Path, limits: Limits) -> list[dict]:
+    images = safe_extract_images(upload.zip_bytes, folder / "images", limits) if upload.zip_bytes else {}
+    items: dict[str, dict] = {}
+    if upload.manifest is not None:
+        rows = parse_manifest(upload.manifest, limits)
+        missing = sorted({n for r in rows for n in r.images if n not in images})
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise InputError(422, f"the manifest names images that are not in the ZIP: {shown}"
+                             if upload.zip_bytes else f"the manifest names images but no ZIP was uploaded: {shown}")
+        for r in rows:
+            if r.id in items:
+                raise InputError(422, f"the manifest has the id {r.id!r} twice")
+            items[r.id] = {"specimen_id": r.id, "dna": r.dna, "images": [str(images[n]) for n in r.images]}
+    if upload.fasta is not None:
+        for rec in parse_fasta(upload.fasta, limits):
+            item = items.setdefault(rec.id, {"specimen_id": rec.id, "dna": None, "images": []})
+            if item["dna"]:
+                raise InputError(422, f"the barcode of {rec.id!r} is given twice (FASTA and manifest, or twice)")
+            item["dna"] = rec.sequence
+    if upload.manifest is None and images:  # a bare ZIP: one specimen per image, named by the file
+        for name, path in images.items():
+            if "/" in name or Path(name).name != name or name in items:
+                continue
+            items[Path(name).stem] = {"specimen_id": Path(name).stem, "dna": None, "images": [str(path)]}
+    if not items:
+        raise InputError(422, "nothing to identify: upload a FASTA file, a manifest and/or a ZIP of images")
+    if len(items) > limits.max_records:
+        raise InputError(413, f"{len(items):,} specimens is over the limit of {limits.max_records:,} per job")
+    return list(items.values())
+
+
+def create_job(session: Session, data_dir: Path, upload: Upload, limits: Limits, options: dict) -> Job:
+    """Check the upload, store its files and create the job with one item per specimen (all or nothing)."""
+    job_id = str(uuid.uuid4())
+    folder = data_dir / "jobs" / job_id
+    try:
+        items = _items_from(upload, folder, limits)
+        job = Job(id=job_id, status="queued", total=len(items), options=options)
+        session.add(job)
+        session.flush()
+        session.add_all([JobItem(job_id=job_id, position=i, specimen_id=it["specimen_id"], dna=it["dna"],
+                                 images=it["images"], status="pending", attempts=0) for i, it in enumerate(items)])
+        session.commit()
+        return job
+    except Exception:
+        session.rollback()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def item_ids(session: Session, job_id: str) -> list[int]:
+    """The job's item ids in order."""
+    return list(session.scalars(select(JobItem.id).where(JobItem.job_id == job_id).order_by(JobItem.position)))
+
+
+def chunked(ids: Sequence[int], size: int) -> Iterator[list[int]]:
+    """Consecutive chunks of at most `size` ids."""
+    for i in range(0, len(ids), size):
+        yield list(ids[i:i + size])
+
+
+def claim(session: Session, job_id: str, ids: Sequence[int], lease_s: float) -> tuple[list[JobItem], datetime]:
+    """Atomically take the pending (or lease-expired) items among `ids`; returns them and the claim time."""
+    now = utcnow()
+    stale = now - timedelta(seconds=lease_s)
+    session.execute(update(JobItem).where(
+        JobItem.job_id == job_id, JobItem.id.in_(list(ids)),
+        or_(JobItem.status == "pending", and_(JobItem.status == "running", JobItem.claimed_at < stale)),
+    ).values(status="running", claimed_at=now, attempts=JobItem.attempts + 1))
+    session.execute(update(Job).where(Job.id == job_id, Job.status == "queued").values(status="running",
+                                                                                     started_at=now))
+    session.commit()
+    mine = session.scalars(select(JobItem).where(JobItem.id.in_(list(ids)), JobItem.status == "running",
+                                                 JobItem.claimed_at == now)).all()
+    return list(mine), now
+
+
+def _finish(session: Session, item: JobItem, claimed_at: datetime, **values) -> None:
+    session.execute(update(JobItem).where(JobItem.id == item.id, JobItem.status == "running",
+                                          JobItem.claimed_at == claimed_at).values(finished_at=utcnow(), **values))
+
+
+def process_chunk(identifier: Identifier, factory: sessionmaker, job_id: str, ids: Sequence[int],
+                  limits: Limits, lease_s: float) -> int:
+    """Identify the claimable items among `ids` in one encoder batch; returns how many this call finished."""
+    with factory() as session:
+        items, claimed_at = claim(session, job_id, ids, lease_s)
+        if not items:
+            return 0
+        job = session.get(Job, job_id)
+        top_k = int(job.options.get("top_k", 10))
+        restrict_to = job.options.get("restrict_to")
+        good: list[tuple[JobItem, Specimen]] = []
+        for item in items:
+            try:
+                if not item.dna and not item.images:
+                    raise InputError(422, "no barcode and no image")
+                dna = check_barcode(item.dna, limits, f"barcode of {item.specimen_id!r}") if item.dna else None
+                images = [read_image(Path(p).read_bytes(), Path(p).name, limits) for p in item.images]
+                good.append((item, Specimen(images=images, dna=dna)))
+            except (InputError, OSError) as exc:
+                _finish(session, item, claimed_at, status="failed", error=getattr(exc, "message", str(exc)))
+        answers = identifier.identify([s for _, s in good], top_k, restrict_to) if good else []
+        for (item, _), answer in zip(good, answers):
+            _finish(session, item, claimed_at, status="done", result=answer)
+        session.commit()
+        close_if_finished(session, job_id)
+        return len(items)
+
+
+def close_if_finished(session: Session, job_id: str) -> bool:
+    """Mark the job done when none of its items is pending or running."""
+    open_items = session.scalar(select(func.count()).select_from(JobItem).where(
+        JobItem.job_id == job_id, JobItem.status.in_(("pending", "running"))))
+    if open_items:
+        return False
+    session.execute(update(Job).where(Job.id == job_id, Job.status != "done").values(status="done",
+                                                                                   finished_at=utcnow()))
+    session.commit()
+    return True
+
+
+def recoverable(session: Session, lease_s: float, chunk: int) -> list[tuple[str, list[int]]]:
+    """Chunks of items that no live claim covers: claims past the lease, and pending items of old jobs."""
+    stale = utcnow() - timedelta(seconds=lease_s)
+    rows = session.execute(select(JobItem.job_id, JobItem.id).join(Job).where(or_(
+        and_(JobItem.status == "running", JobItem.claimed_at < stale),
+        and_(JobItem.status == "pending", Job.created_at < stale))).order_by(JobItem.job_id, JobItem.position)).all()
+    by_job: dict[str, list[int]] = {}
+    for job_id, item_id in rows:
+        by_job.setdefault(job_id, []).append(item_id)
+    return [(job_id, part) for job_id, ids in by_job.items() for part in chunked(ids, chunk)]
+
+
+def progress(session: Session, job: Job) -> dict:
+    """Done, failed, running and pending counts, with an ETA from the rate so far."""
+    counts = dict(session.execute(select(JobItem.status, func.count()).where(JobItem.job_id == job.id)
+                                  .group_by(JobItem.status)).all())
+    done, failed = counts.get("done", 0), counts.get("failed", 0)
+    finished = done + failed
+    eta = None
+    if job.started_at and 0 < finished < job.total:
+        started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=utcnow().tzinfo)
+        rate = finished / max((utcnow() - started).total_seconds(), 1e-3)
+        eta = round((job.total - finished) / rate, 1)
+    return {"id": job.id, "status": job.status, "total": job.total, "done": done, "failed": failed,
+            "running": counts.get("running", 0), "pending": counts.get("pending", 0), "eta_seconds": eta,
+            "created_at": job.created_at.isoformat(), "finished_at": job.finished_at.isoformat()
+            if job.finished_at else None}

@@ -1,0 +1,92 @@
+"""Reference records added by admins: stored in the database, mirrored into every process's search delta."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import sessionmaker
+
+from clibd.records import Record
+from index.update import add_records
+from service.identifier import Identifier
+from service.models import ReferenceRecord
+
+log = logging.getLogger(__name__)
+
+
+def to_record(row: ReferenceRecord) -> Record:
+    """The library record of a stored reference (its first image serves as its image key)."""
+    return Record(id=row.id, order=row.order, family=row.family, genus=row.genus, species=row.species,
+                  bin=row.bin, dna=row.dna, image=row.images[0] if row.images else None)
+
+
+def reference_json(row: ReferenceRecord) -> dict:
+    """A stored reference as the API shows it."""
+    return {"id": row.id, "order": row.order, "family": row.family, "genus": row.genus, "species": row.species,
+            "bin": row.bin, "dna_length": len(row.dna) if row.dna else 0, "images": len(row.images or []),
+            "status": row.status, "snapshot_id": row.snapshot_id, "created_at": row.created_at.isoformat()}
+
+
+class ReferenceSync:
+    """Keeps an Identifier's searcher in step with the database and the index's CURRENT snapshot.
+
+    Active references missing from the searcher are embedded into its delta; deleted ones still searchable are
+    hidden. A newer CURRENT (a compaction by any process) is loaded, and the database applied again on top.
+    """
+
+    def __init__(self, identifier: Identifier, factory: sessionmaker, min_interval_s: float = 1.0) -> None:
+        self.identifier = identifier
+        self.factory = factory
+        self.min_interval_s = min_interval_s
+        self._lock = threading.Lock()
+        self._watermark: Optional[datetime] = None
+        self._last = 0.0
+
+    def sync(self, force: bool = False) -> int:
+        """Apply what changed since the last call; returns the references touched."""
+        if not force and time.monotonic() - self._last < self.min_interval_s:
+            return 0
+        with self._lock:
+            self._last = time.monotonic()
+            if self.identifier.current_snapshot_id() != self.identifier.searcher.snapshot.id:
+                log.info("loading snapshot %s", self.identifier.current_snapshot_id())
+                self.identifier.reload_snapshot()
+                self._watermark = None
+            with self.factory() as session:
+                query = select(ReferenceRecord).order_by(ReferenceRecord.updated_at)
+                if self._watermark is not None:
+                    query = query.where(ReferenceRecord.updated_at >= self._watermark)
+                rows = session.scalars(query).all()
+            searcher = self.identifier.searcher
+            fresh = [r for r in rows if r.status == "active" and not searcher.has_key(r.id)]
+            gone = [r.id for r in rows if r.status != "active" and searcher.has_key(r.id)]
+            if fresh:
+                with self.identifier._encoder_lock:
+                    add_records(searcher, self.identifier.embedder, [to_record(r) for r in fresh])
+            if gone:
+                searcher.remove(gone)
+            if rows:
+                self._watermark = rows[-1].updated_at
+            return len(fresh) + len(gone)
+
+
+def reindex(identifier: Identifier, sync: ReferenceSync, keep: int = 3) -> dict:
+    """Fold every added and deleted reference into a new snapshot, switch to it and record which one it is."""
+    from index.snapshot import prune_snapshots
+
+    sync.sync(force=True)
+    with sync._lock:
+        snapshot = identifier.searcher.compact(identifier.index_root)
+        with sync.factory() as session:
+            n = session.scalar(select(func.count()).select_from(ReferenceRecord).where(
+                ReferenceRecord.snapshot_id.is_(None)))
+            session.execute(update(ReferenceRecord).where(ReferenceRecord.snapshot_id.is_(None))
+                            .values(snapshot_id=snapshot.id))
+            session.commit()
+    pruned = prune_snapshots(identifier.index_root, keep=keep)
+    return {"snapshot_id": snapshot.id, "counts": snapshot.manifest["counts"], "references_folded": n,
+            "pruned": [p.name for p in pruned]}

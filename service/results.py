@@ -1,0 +1,70 @@
+"""Job results as JSON, CSV/TSV, or a Darwin Core occurrence + identification table."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Iterable
+
+from clibd.taxonomy import RANKS
+from service.models import JobItem
+
+FLAT_COLUMNS = ["specimen_id", "status", "error", "identification_status", "taxon_rank", "scientific_name",
+                *RANKS, "novel_at_rank", "bin", *[f"{r}_score" for r in RANKS], "decided_by",
+                "top_reference_id", "top_similarity", "top_percent_identity"]
+DWC_COLUMNS = ["occurrenceID", "basisOfRecord", "scientificName", "taxonRank", "order", "family", "genus",
+               "specificEpithet", "identificationQualifier", "identificationRemarks", "identifiedBy",
+               "identificationReferences", "associatedSequences"]
+
+
+def item_json(item: JobItem) -> dict:
+    """One item as the JSON results list it."""
+    return {"specimen_id": item.specimen_id, "status": item.status, "error": item.error, "result": item.result}
+
+
+def flat_row(item: JobItem) -> dict:
+    """One item as a flat row."""
+    row = {c: "" for c in FLAT_COLUMNS}
+    row.update(specimen_id=item.specimen_id, status=item.status, error=item.error or "")
+    res = item.result
+    if res:
+        ident = res["identification"]
+        top = res["neighbors"][0] if res["neighbors"] else {}
+        row.update(identification_status=ident["status"], taxon_rank=ident["taxonRank"] or "",
+                   scientific_name=ident["scientificName"] or "", novel_at_rank=ident["novel_at_rank"] or "",
+                   bin=ident["bin"] or "", decided_by="+".join(res["decided_by"]),
+                   top_reference_id=top.get("reference_id", ""), top_similarity=top.get("similarity", ""),
+                   top_percent_identity=top.get("percent_identity", ""))
+        for rank in RANKS:
+            row[rank] = ident[rank] or ""
+            row[f"{rank}_score"] = res["ranks"][rank]["score"]
+    return row
+
+
+def dwc_row(item: JobItem, provenance_ref: str) -> dict:
+    """One item as a Darwin Core occurrence with its identification."""
+    row = {c: "" for c in DWC_COLUMNS}
+    row.update(occurrenceID=item.specimen_id, basisOfRecord="MaterialSample", identifiedBy="CLIBD",
+               identificationReferences=provenance_ref)
+    res = item.result
+    if item.dna:
+        row["associatedSequences"] = "COI-5P barcode submitted with the job"
+    if res:
+        ident = res["identification"]
+        row.update(scientificName=ident["scientificName"] or "", taxonRank=ident["taxonRank"] or "",
+                   order=ident["order"] or "", family=ident["family"] or "", genus=ident["genus"] or "",
+                   specificEpithet=ident["specificEpithet"] or "",
+                   identificationQualifier={"confident": "", "uncertain": "cf.",
+                                            "novel": "sp. nov.?"}[ident["status"]],
+                   identificationRemarks=ident["identificationRemarks"])
+    else:
+        row["identificationRemarks"] = f"not identified: {item.error}"
+    return row
+
+
+def table(rows: Iterable[dict], columns: list[str], delimiter: str) -> str:
+    """Rows as CSV or TSV text."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, delimiter=delimiter, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()

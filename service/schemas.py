@@ -1,0 +1,126 @@
+"""Response schemas (pydantic v2): what the OpenAPI document at /docs promises."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, Field
+
+
+class Problem(BaseModel):
+    """An error: the HTTP status and what exactly was wrong."""
+
+    detail: str
+
+
+class RankScore(BaseModel):
+    """The best label at a rank, its score in [0, 1] and whether it passed the calibrated threshold."""
+
+    label: Optional[str]
+    score: float
+    confident: bool
+    alternatives: list[dict] = Field(default_factory=list)
+
+
+class Identification(BaseModel):
+    """The answer in Darwin Core terms, down to the deepest confident rank."""
+
+    scientificName: Optional[str]
+    taxonRank: Optional[str]
+    order: Optional[str]
+    family: Optional[str]
+    genus: Optional[str]
+    species: Optional[str]
+    specificEpithet: Optional[str]
+    bin: Optional[str]
+    status: Literal["confident", "uncertain", "novel"]
+    novel_at_rank: Optional[str]
+    identificationRemarks: str
+
+
+class ModalityAnswer(BaseModel):
+    """The answer from one query modality alone."""
+
+    status: Literal["confident", "uncertain", "novel"]
+    deepest_rank: Optional[str]
+    novel_at_rank: Optional[str]
+    top_similarity: Optional[float]
+    ranks: dict[str, RankScore]
+
+
+class NeighborOut(BaseModel):
+    """A reference key found near the query."""
+
+    reference_id: str
+    processid: str
+    bin: Optional[str]
+    modality: str
+    similarity: float
+    order: Optional[str]
+    family: Optional[str]
+    genus: Optional[str]
+    species: Optional[str]
+    has_image: bool = False
+    percent_identity: Optional[float] = None
+
+
+class Provenance(BaseModel):
+    """What produced the answer."""
+
+    model: Optional[str]
+    checkpoint_hash: str
+    snapshot_id: str
+    index_size: dict[str, int]
+    thresholds: Optional[dict]
+
+
+class IdentifyResponse(BaseModel):
+    """The full answer for one specimen."""
+
+    identification: Identification
+    ranks: dict[str, RankScore]
+    per_modality: dict[str, ModalityAnswer]
+    decided_by: list[str]
+    neighbors: list[NeighborOut]
+    provenance: Provenance
+
+
+class JobAccepted(BaseModel):
+    """A queued job."""
+
+    id: str
+    total: int
+    status: str
+    status_url: str
+    results_url: str
+
+
+class JobProgress(BaseModel):
+    """A job's progress."""
+
+    id: str
+    status: str
+    total: int
+    done: int
+    failed: int
+    running: int
+    pending: int
+    eta_seconds: Optional[float]
+    created_at: str
+    finished_at: Optional[str]
+
+
+class ReferenceOut(BaseModel):
+    """A reference record added through the admin API."""
+
+    id: str
+    order: Optional[str]
+    family: Optional[str]
+    genus: Optional[str]
+    species: Optional[str]
+    bin: Optional[str]
+    dna_length: int
+    images: int
+    status: str
+    snapshot_id: Optional[str]
+    created_at: str
+    searchable: Optional[bool] = None

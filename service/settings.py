@@ -1,0 +1,80 @@
+"""`Settings`: every knob of the service, read from `CLIBD_*` environment variables (or a `.env` file)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.inputs import Limits
+
+
+class Settings(BaseSettings):
+    """Service configuration. Empty URLs mean the embedded default under `data_dir` (SQLite, no broker)."""
+
+    model_config = SettingsConfigDict(env_prefix="CLIBD_", env_file=".env", extra="ignore")
+
+    checkpoint: Optional[Path] = Field(None, description="model checkpoint file")
+    index_root: Optional[Path] = Field(None, description="index root (snapshots/, CURRENT, calibration.json)")
+    data_dir: Path = Field(Path("clibd-data"), description="uploads, job files and the embedded databases")
+    database_url: str = Field("", description="SQLAlchemy URL; default sqlite:///<data_dir>/clibd.db")
+    broker_url: str = Field("", description="Celery broker; default a filesystem queue under data_dir (no server)")
+    result_backend: str = Field("", description="Celery results; default db+sqlite under data_dir")
+    device: Optional[str] = Field(None, description="cpu or cuda (default: cuda when present)")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    top_k: int = Field(10, description="neighbours returned by default")
+    max_top_k: int = 100
+    max_upload_mb: float = Field(100.0, description="largest request body")
+    max_images: int = Field(16, description="images per specimen in /v1/identify")
+    max_image_pixels: int = 50_000_000
+    min_barcode_length: int = 100
+    max_barcode_length: int = 3_000
+    max_records: int = Field(20_000, description="FASTA records / manifest rows per job")
+    max_unpacked_mb: float = Field(2048.0, description="what a ZIP may unpack to")
+    batch_max_size: int = Field(32, description="most queries per encoder call")
+    batch_wait_ms: float = Field(5.0, description="how long the first query waits for others to join a batch")
+    job_chunk_size: int = Field(64, description="job items per task (one encoder batch)")
+    item_lease_s: float = Field(300.0, description="a claimed job item older than this is taken as lost")
+    worker_concurrency: int = 1
+    embedded_worker: bool = Field(True, description="`clibd serve` starts a worker when the broker is embedded")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to SQLite in data_dir."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'clibd.db').resolve()}"
+
+    @property
+    def broker(self) -> str:
+        """The Celery broker URL, defaulting to kombu's filesystem transport."""
+        return self.broker_url or "filesystem://"
+
+    @property
+    def backend(self) -> str:
+        """The Celery result backend URL."""
+        return self.result_backend or f"db+sqlite:///{(self.data_dir / 'celery-results.db').resolve()}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        """Whether jobs go through the filesystem queue (no broker server)."""
+        return self.broker.startswith("filesystem://")
+
+    @property
+    def broker_folder(self) -> Path:
+        """Where the filesystem queue keeps its messages."""
+        return (self.data_dir / "broker").resolve()
+
+    @property
+    def limits(self) -> Limits:
+        """The input limits these settings set."""
+        return Limits(max_image_pixels=self.max_image_pixels, min_barcode_length=self.min_barcode_length,
+                      max_barcode_length=self.max_barcode_length, max_records=self.max_records,
+                      max_unpacked_bytes=int(self.max_unpacked_mb * 2**20))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

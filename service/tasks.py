@@ -1,0 +1,83 @@
+"""Celery tasks: thin wrappers over `service.jobs` and `service.references`; heavy state once per process."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import Celery, shared_task
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+from service import jobs
+from service.references import reindex as reindex_references
+from service.runtime import worker_runtime
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+PROCESS_CHUNK = "clibd.process_chunk"
+REINDEX = "clibd.reindex"
+_stop = threading.Event()
+
+
+def _settings(app: Celery) -> Settings:
+    return getattr(app, "clibd_settings", None) or Settings()
+
+
+@shared_task(bind=True, name=PROCESS_CHUNK, acks_late=True)
+def process_chunk(self, job_id: str, item_ids: list[int]) -> int:
+    """Identify one chunk of a job's items (idempotent: finished items are skipped)."""
+    settings = _settings(self.app)
+    rt = worker_runtime(settings)
+    identifier = rt.require()
+    rt.sync.sync()
+    return jobs.process_chunk(identifier, rt.sessions, job_id, item_ids, settings.limits, settings.item_lease_s)
+
+
+@shared_task(bind=True, name=REINDEX, acks_late=True)
+def reindex(self) -> dict:
+    """Fold added and deleted references into a new snapshot."""
+    rt = worker_runtime(_settings(self.app))
+    rt.require()
+    return reindex_references(rt.identifier, rt.sync)
+
+
+def dispatch_recoverable(app: Celery, settings: Settings) -> int:
+    """Send a task for every chunk of items no live claim covers; returns how many were sent."""
+    from service.db import make_engine, session_factory
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with session_factory(engine)() as session:
+            chunks = jobs.recoverable(session, settings.item_lease_s, settings.job_chunk_size)
+    finally:
+        engine.dispose()
+    for job_id, ids in chunks:
+        app.send_task(PROCESS_CHUNK, args=[job_id, ids])
+    if chunks:
+        log.info("re-dispatched %d chunk(s) of lost job items", len(chunks))
+    return len(chunks)
+
+
+@worker_process_init.connect
+def _load_once(**_) -> None:
+    from service.celery_app import celery_app
+    worker_runtime(_settings(celery_app))
+
+
+@worker_ready.connect
+def _recover_loop(sender=None, **_) -> None:
+    app = sender.app
+    settings = _settings(app)
+
+    def loop() -> None:
+        while not _stop.is_set():
+            try:
+                dispatch_recoverable(app, settings)
+            except Exception:  # never let recovery kill the worker
+                log.exception("recovery sweep failed")
+            _stop.wait(max(1.0, settings.item_lease_s / 2))
+    _stop.clear()
+    threading.Thread(target=loop, name="clibd-recovery", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _stop_recovery(**_) -> None:
+    _stop.set()
