@@ -18,6 +18,9 @@ from PIL import Image, UnidentifiedImageError
 
 from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
 
+# Our own pixel limit (checked from the header, before decoding) replaces PIL's global one, so that the
+# message names the image's real size; every image the service decodes goes through `read_image`.
+Image.MAX_IMAGE_PIXELS = None
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 
 

@@ -66,14 +66,14 @@ class Runtime:
         return self.identifier
 
 
-_process_runtime: Optional[Runtime] = None
+_runtimes: dict[str, Runtime] = {}
 _lock = threading.Lock()
 
 
 def worker_runtime(settings: Settings) -> Runtime:
-    """The runtime of this worker process, created on first use."""
-    global _process_runtime
+    """The runtime of this worker process for these settings, created on first use."""
+    key = settings.model_dump_json()
     with _lock:
-        if _process_runtime is None:
-            _process_runtime = Runtime.start(settings, run_migrations=False)
-        return _process_runtime
+        if key not in _runtimes:
+            _runtimes[key] = Runtime.start(settings, run_migrations=False)
+        return _runtimes[key]

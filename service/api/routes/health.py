@@ -54,6 +54,7 @@ def info(state: StateDep) -> dict:
                       "max_top_k": s.max_top_k},
            "batching": {"max_batch": s.batch_max_size, "wait_ms": s.batch_wait_ms}}
     if state.runtime.identifier is not None:
+        state.runtime.sync.sync()
         ident = state.runtime.identifier
         out["provenance"] = ident.provenance()
         out["modalities"] = {"keys": ident.searcher.modalities, "queries": ["image", "dna"]}

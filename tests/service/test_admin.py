@@ -1,0 +1,64 @@
+"""Admin references: API keys from the CLI, add -> searchable at once, list, delete, re-index by a worker."""
+import time
+from pathlib import Path
+
+from clibd.cli import main as clibd_main
+
+
+def _key(settings, capsys):
+    assert clibd_main(["apikey", "create", "--name", "curator", "--database-url", settings.sqlalchemy_url]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    assert key.startswith("clibd_")
+    return {"X-API-Key": key}
+
+
+def test_add_list_delete_and_reindex(client, worker, settings, service_assets, capsys):
+    hdr = _key(settings, capsys)
+    new = next(r for r in service_assets["records"] if r.split == "key_unseen" and r.dna and r.image)
+    before = client.post("/v1/identify", data={"barcode": new.dna, "top_k": "1"}).json()
+    assert before["neighbors"][0]["reference_id"] != new.id
+    r = client.post("/v1/admin/references", headers=hdr,
+                    data={"id": new.id, "order": new.order, "family": new.family, "genus": new.genus,
+                          "species": new.species, "bin": "BOLD:TEST1", "dna": new.dna},
+                    files=[("images", ("a.png", Path(new.image).read_bytes(), "image/png"))])
+    assert r.status_code == 201, r.text
+    assert r.json()["searchable"] is True and r.json()["images"] == 1
+    after = client.post("/v1/identify", data={"barcode": new.dna, "top_k": "1"}).json()
+    assert after["neighbors"][0]["reference_id"] == new.id and after["neighbors"][0]["percent_identity"] == 100.0
+    assert client.post("/v1/identify", data={"barcode": new.dna, "restrict_to": new.species}).status_code == 200
+    dup = client.post("/v1/admin/references", headers=hdr, data={"id": new.id, "species": "x y", "dna": new.dna})
+    assert dup.status_code == 409
+    listed = client.get("/v1/admin/references", headers=hdr, params={"taxon": new.genus}).json()
+    assert [x["id"] for x in listed] == [new.id]
+
+    size_before = client.get("/v1/info").json()["provenance"]["index_size"]["dna"]
+    task = client.post("/v1/admin/reindex", headers=hdr)
+    assert task.status_code == 202
+    snap0 = before["provenance"]["snapshot_id"]
+    t0 = time.time()
+    while client.get("/v1/info").json()["provenance"]["snapshot_id"] == snap0 and time.time() - t0 < 60:
+        time.sleep(0.3)
+    info = client.get("/v1/info").json()["provenance"]
+    assert info["snapshot_id"] != snap0 and info["index_size"]["dna"] == size_before
+    assert client.get("/v1/admin/references", headers=hdr).json()[0]["snapshot_id"] == info["snapshot_id"]
+    still = client.post("/v1/identify", data={"barcode": new.dna, "top_k": "1"}).json()
+    assert still["neighbors"][0]["reference_id"] == new.id  # folded into the main index now
+
+    gone = client.delete(f"/v1/admin/references/{new.id}", headers=hdr)
+    assert gone.status_code == 200 and gone.json()["searchable"] is False
+    again = client.post("/v1/identify", data={"barcode": new.dna, "top_k": "1"}).json()
+    assert again["neighbors"][0]["reference_id"] != new.id
+    assert client.delete(f"/v1/admin/references/{new.id}", headers=hdr).status_code == 404
+    snapshot_key = before["neighbors"][0]["reference_id"]
+    assert client.delete(f"/v1/admin/references/{snapshot_key}", headers=hdr).status_code == 200
+
+
+def test_bad_reference_input(client, settings, capsys):
+    hdr = _key(settings, capsys)
+    r = client.post("/v1/admin/references", headers=hdr, data={"id": "R1", "dna": "ACGT" * 100})
+    assert r.status_code == 422 and "taxonomy" in r.json()["detail"]
+    r = client.post("/v1/admin/references", headers=hdr, data={"id": "R1", "species": "A b"})
+    assert r.status_code == 422 and "barcode" in r.json()["detail"]
+    r = client.post("/v1/admin/references", headers=hdr, data={"id": "R1", "species": "A b", "dna": "ACGU" * 100})
+    assert r.status_code == 422 and "RNA" in r.json()["detail"]
+    assert client.get("/v1/admin/references", headers=hdr).json() == []

@@ -1,0 +1,137 @@
+"""Every kind of bad input gets a precise 4xx, the server keeps serving, and nothing stored changes."""
+import io
+import json
+import zipfile
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from service.models import Job, JobItem, ReferenceRecord
+from tests.service.conftest import png_bytes
+
+GOOD = "ACGT" * 160
+
+
+def _stored(client):
+    with client.app.state.clibd.runtime.sessions() as s:
+        return tuple(s.scalar(select(func.count()).select_from(t)) for t in (Job, JobItem, ReferenceRecord))
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _jpeg_truncated() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 200), (10, 200, 30)).save(buf, format="JPEG")
+    return buf.getvalue()[:300]
+
+
+def _big_png(w, h) -> bytes:
+    buf = io.BytesIO()
+    Image.new("1", (w, h)).save(buf, format="PNG")  # 1-bit: a 20000x20000 header in a small file
+    return buf.getvalue()
+
+
+IDENTIFY_CASES = [
+    ("not an image", {"files": [("images", ("x.jpg", b"this is text", "image/jpeg"))]}, 422, "not an image"),
+    ("empty image", {"files": [("images", ("e.png", b"", "image/png"))]}, 422, "is empty"),
+    ("truncated jpeg", {"files": [("images", ("t.jpg", _jpeg_truncated(), "image/jpeg"))]}, 422, "truncated"),
+    ("1x1 image", {"files": [("images", ("p.png", png_bytes((1, 1)), "image/png"))]}, 422, "1x1 pixels"),
+    ("20000x20000 image", {"files": [("images", ("b.png", _big_png(20000, 20000), "image/png"))]}, 413,
+     "20000x20000"),
+    ("10-letter barcode", {"data": {"barcode": "ACGTACGTAC"}}, 422, "has 10 nucleotides"),
+    ("10,000-letter barcode", {"data": {"barcode": "ACGT" * 2500}}, 422, "has 10000 nucleotides"),
+    ("non-IUPAC letters", {"data": {"barcode": GOOD[:300] + "XZ" + GOOD[:300]}}, 422, "position 301"),
+    ("RNA U", {"data": {"barcode": GOOD.replace("T", "U")}}, 422, "RNA"),
+    ("FASTA without sequence", {"data": {"barcode": ">only_a_header\n"}}, 422, "no sequence"),
+    ("FASTA of two specimens", {"data": {"barcode": f">a\n{GOOD}\n>b\n{GOOD}\n"}}, 422, "one barcode per specimen"),
+    ("nothing sent", {"data": {}}, 422, "nothing to identify"),
+    ("unknown taxon", {"data": {"barcode": GOOD, "restrict_to": "Nosuchgenus"}}, 422, "Nosuchgenus"),
+    ("top_k 0", {"data": {"barcode": GOOD, "top_k": "0"}}, 422, "top_k"),
+    ("top_k not a number", {"data": {"barcode": GOOD, "top_k": "many"}}, 422, "top_k"),
+    ("unknown modality", {"data": {"barcode": GOOD, "modalities": "smell"}}, 422, "modalities"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,status,words", IDENTIFY_CASES, ids=[c[0] for c in IDENTIFY_CASES])
+def test_identify_rejects_bad_input_precisely(client, name, kwargs, status, words):
+    before = _stored(client)
+    r = client.post("/v1/identify", **kwargs)
+    assert r.status_code == status, r.text
+    assert words.lower() in r.json()["detail"].lower()
+    assert _stored(client) == before
+    assert client.post("/v1/identify", data={"barcode": GOOD}).status_code == 200  # still serving
+
+
+def _fasta(n):
+    return "".join(f">s{i}\n{GOOD}\n" for i in range(n)).encode()
+
+
+JOB_CASES = [
+    ("FASTA of 0 records", {"files": {"fasta": ("a.fasta", b"", "text/plain")}}, 422, "empty"),
+    ("FASTA of 50,000 records", {"files": {"fasta": ("a.fasta", _fasta(50_000), "text/plain")}}, 413, "20,000"),
+    ("not FASTA", {"files": {"fasta": ("a.fasta", b"ACGT\nACGT\n", "text/plain")}}, 422, "must start with '>'"),
+    ("ZIP with ../ paths", {"files": {"images_zip": ("z.zip", _zip({"../evil.png": png_bytes()}), "application/zip")}},
+     422, "escapes its folder"),
+    ("ZIP bomb", {"files": {"images_zip": ("z.zip", _zip({"a.png": b"\0" * (300 << 20)}), "application/zip")}},
+     413, "ZIP"),
+    ("not a ZIP", {"files": {"images_zip": ("z.zip", b"PK-not-really", "application/zip")}}, 422, "not a readable ZIP"),
+    ("CSV with wrong columns", {"files": {"manifest": ("m.csv", b"name,colour\na,red\n", "text/csv")}}, 422,
+     "needs an id column"),
+    ("CSV naming images not in the ZIP", {"files": {
+        "manifest": ("m.csv", b"id,images\ns1,missing.png\n", "text/csv"),
+        "images_zip": ("z.zip", _zip({"other.png": png_bytes()}), "application/zip")}}, 422, "missing.png"),
+    ("no files", {"data": {"top_k": "5"}}, 422, "nothing to identify"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,status,words", JOB_CASES, ids=[c[0] for c in JOB_CASES])
+def test_jobs_reject_bad_uploads_and_store_nothing(client, settings, name, kwargs, status, words):
+    before = _stored(client)
+    r = client.post("/v1/jobs", **kwargs)
+    assert r.status_code == status, r.text
+    assert words.lower() in r.json()["detail"].lower()
+    assert _stored(client) == before
+    jobs_dir = settings.data_dir / "jobs"
+    assert not jobs_dir.exists() or not any(jobs_dir.iterdir())  # no files left behind either
+
+
+def test_upload_over_the_configured_limit_is_refused_before_reading(service_assets, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from service.api.main import create_app
+    from tests.service.conftest import make_settings
+    with TestClient(create_app(make_settings(service_assets, tmp_path / "d", max_upload_mb=1))) as c:
+        r = c.post("/v1/jobs", files={"fasta": ("a.fasta", b">a\n" + b"A" * (100 << 20), "text/plain")})
+        assert r.status_code == 413 and "over the limit of 1 MB" in r.json()["detail"]
+        assert c.get("/healthz").status_code == 200
+
+
+def test_malformed_json_unknown_job_and_bad_format(client):
+    r = client.post("/v1/identify", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    r = client.get("/v1/jobs/00000000-0000-0000-0000-000000000000")
+    assert r.status_code == 404 and "no job with id" in r.json()["detail"]
+    assert client.get("/v1/jobs/x/results", params={"format": "xml"}).status_code == 422
+
+
+def test_admin_needs_a_valid_key(client):
+    r = client.post("/v1/admin/references", data={"id": "R1", "species": "A b", "dna": GOOD})
+    assert r.status_code == 401 and "API key" in r.json()["detail"]
+    r = client.post("/v1/admin/references", data={"id": "R1", "species": "A b", "dna": GOOD},
+                    headers={"X-API-Key": "clibd_wrong"})
+    assert r.status_code == 403
+    assert client.get("/v1/admin/references", headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert _stored(client)[2] == 0
+
+
+def test_validation_errors_are_json_serialisable(client):
+    r = client.post("/v1/admin/references", headers={"X-API-Key": "k"}, data={})
+    assert r.status_code in (401, 403, 422)
+    json.dumps(r.json())
