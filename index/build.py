@@ -60,7 +60,7 @@ def to_key_records(records: Sequence, modality: str) -> list[KeyRecord]:
     return [KeyRecord(id=r.id if modality != "text" else text_key_id(r), modality=modality, order=r.order,
                       family=r.family, genus=r.genus, species=r.species,
                       bin=r.bin if modality != "text" else None, dna=r.dna if modality == "dna" else None,
-                      image=r.image if modality == "image" else None)
+                      image=str(Path(r.image).resolve()) if modality == "image" else None)
             for r in key_records(records, modality)]
 
 

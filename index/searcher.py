@@ -108,6 +108,16 @@ class Searcher:
             return any(key_id in pos for pos in self._positions.values()) or any(
                 r.id == key_id for d in self._delta.values() for r in d.records)
 
+    def find(self, key_id: str, modality: str) -> Optional[KeyRecord]:
+        """The searchable key record with this id in a modality, or None."""
+        with self._lock:
+            if key_id in self._removed or modality not in self._positions:
+                return None
+            pos = self._positions[modality].get(key_id)
+            if pos:
+                return self.snapshot.records[modality][pos[0]]
+            return next((r for r in self._delta[modality].records if r.id == key_id), None)
+
     def has_taxon(self, taxon: str) -> bool:
         """Whether any key of any modality carries `taxon` at some rank."""
         t = taxon.lower()

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from index.searcher import UnknownTaxonError
 from service.api.deps import AppState
 from service.api.metrics import LATENCY, REQUESTS
-from service.api.routes import admin, health, identify, jobs
+from service.api.routes import admin, health, identify, jobs, page
 from service.batching import MicroBatcher
 from service.celery_app import make_celery
 from service.inputs import InputError
@@ -80,7 +80,7 @@ def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] =
     app = FastAPI(title="CLIBD species identification", version="1", lifespan=lifespan,
                   description="Identify insects from photos and COI barcodes against labelled reference keys; "
                               "per-rank confidence and an honest 'new species of genus X'.")
-    for router in (health.router, identify.router, jobs.router, admin.router):
+    for router in (page.router, health.router, identify.router, jobs.router, admin.router):
         app.include_router(router)
 
     @app.exception_handler(InputError)
