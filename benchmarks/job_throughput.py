@@ -29,7 +29,6 @@ from benchmarks.service_latency import free_port
 from clibd import create_model, save_checkpoint
 from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
-from clibd.records import write_records
 from index.build import build_snapshot
 from training.vsearch import vsearch_top_hits
 
@@ -79,8 +78,8 @@ def run_job(env: dict, fasta: str, workers: int, threads: int) -> dict:
         r.raise_for_status()
         job = r.json()
         while True:
-            p = httpx.get(f"{url}/v1/jobs/{job['id']}", timeout=30).json()
-            if p["status"] == "done":
+            prog = httpx.get(f"{url}/v1/jobs/{job['id']}", timeout=30).json()
+            if prog["status"] == "done":
                 break
             time.sleep(0.5)
         elapsed = time.perf_counter() - t0
@@ -91,8 +90,8 @@ def run_job(env: dict, fasta: str, workers: int, threads: int) -> dict:
             p.terminate()
         for p in procs + [api]:
             p.wait(timeout=60)
-    return {"workers": workers, "threads_per_worker": threads, "items": job["total"], "done": p["done"],
-            "failed": p["failed"], "seconds": elapsed, "items_per_s": job["total"] / elapsed, "result_rows": len(rows)}
+    return {"workers": workers, "threads_per_worker": threads, "items": job["total"], "done": prog["done"],
+            "failed": prog["failed"], "seconds": elapsed, "items_per_s": job["total"] / elapsed, "result_rows": len(rows)}
 
 
 def main() -> int:
@@ -101,6 +100,7 @@ def main() -> int:
     ap.add_argument("--model", default="clibd-lite0")
     ap.add_argument("--references", type=int, default=20_000)
     ap.add_argument("--queries", type=int, default=10_000)
+    ap.add_argument("--work", default=None, help="keep the checkpoint and index here (a re-run reuses them)")
     args = ap.parse_args()
     if not DATA.exists():
         print(f"{DATA} is absent: this benchmark needs the insect1k barcodes", file=sys.stderr)
@@ -110,11 +110,14 @@ def main() -> int:
     refs, queries = records[:args.references], records[args.references:args.references + args.queries]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        ckpt = save_checkpoint(create_model(args.model), work / "model.pt")
-        write_records(refs, work / "refs.tsv")
+        work = Path(args.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        build_snapshot(ckpt, refs, work / "index", modalities=("dna",))
+        ckpt = work / "model.pt"
+        if not ckpt.exists():
+            save_checkpoint(create_model(args.model), ckpt)
+        if not (work / "index" / "CURRENT").exists():
+            build_snapshot(ckpt, refs, work / "index", modalities=("dna",))
         index_s = time.perf_counter() - t0
         fasta = "".join(f">{r.id}\n{r.dna}\n" for r in queries)
         base = {**os.environ, "CLIBD_CHECKPOINT": str(ckpt), "CLIBD_INDEX_ROOT": str(work / "index"),

@@ -36,6 +36,29 @@ def worker_command(concurrency: int, pool: str = "prefork") -> list[str]:
             "--concurrency", str(concurrency), "--pool", pool, "-Q", "celery"]
 
 
+def examples(settings) -> list[str]:
+    """curl commands that identify a reference barcode and a reference photo of the served index."""
+    import json as _json
+
+    from index.snapshot import current_snapshot_dir
+    folder = current_snapshot_dir(settings.index_root)
+    url = f"http://{settings.host}:{settings.port}"
+    lines = []
+    for modality in ("dna", "image"):
+        path = folder / f"{modality}.records.jsonl"
+        if not path.exists():
+            continue
+        with open(path) as fh:
+            rec = _json.loads(fh.readline())
+        if modality == "dna" and rec.get("dna"):
+            lines.append(f"# a barcode of {rec.get('species') or rec.get('genus')} ({rec['id']}):")
+            lines.append(f"curl -s -F barcode={rec['dna']} {url}/v1/identify")
+        if modality == "image" and rec.get("image"):
+            lines.append(f"# a photo of {rec.get('species') or rec.get('genus')} ({rec['id']}):")
+            lines.append(f"curl -s -F images=@{rec['image']} {url}/v1/identify")
+    return lines
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -51,7 +74,10 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.embedded_broker and settings.embedded_worker:
         # the broker-less default: one worker process beside the API, same settings, same queue folder
         worker = subprocess.Popen(worker_command(settings.worker_concurrency, "solo"), env=_env_for(settings))
-    print(f"CLIBD serving on http://{settings.host}:{settings.port}  (docs: /docs; stop with Ctrl+C)", flush=True)
+    print(f"\nCLIBD serving on http://{settings.host}:{settings.port}/  (API docs: /docs)", flush=True)
+    if args.examples and settings.index_root:
+        print("Try:\n" + "\n".join(examples(settings)), flush=True)
+    print("Stop with Ctrl+C.\n", flush=True)
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     finally:
@@ -134,6 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     common(s)
     s.add_argument("--host", default=None, help="bind address (env CLIBD_HOST, default 127.0.0.1)")
     s.add_argument("--port", type=int, default=None, help="port (env CLIBD_PORT, default 8000)")
+    s.add_argument("--examples", action="store_true", help="print example curl commands from the index")
     s.set_defaults(func=_serve)
 
     w = sub.add_parser("worker", formatter_class=_FMT, help="start a Celery worker for bulk jobs and re-indexing",

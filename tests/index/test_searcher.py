@@ -33,8 +33,8 @@ def _root(tmp_path, factory="Flat", n=3000, d=32):
 
 def test_choose_factory_by_size_and_budget():
     assert choose_factory(10_000, 768) == "Flat"
-    assert choose_factory(1_000_000, 768, 24 << 30).startswith("HNSW")
-    assert choose_factory(5_000_000, 768, 8 << 30).endswith("SQ8")
+    assert choose_factory(1_000_000, 768, 24 << 30) == "IVF4096,SQ8"
+    assert choose_factory(5_150_000, 768, 8 << 30) == "IVF8192,SQ8"
 
 
 @pytest.mark.parametrize("factory", ["HNSW32,Flat", "IVF64,Flat", "OPQ8,IVF64,PQ8"])
