@@ -22,18 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.insect1k_dna import DATA, add_training_args, partition_insect1k, pretrain_and_align
 from benchmarks.machine import describe_machine
 from clibd.readers import read_records
 from index.build import build_snapshot
 from service.calibration import calibrate, evaluate_split, youden_threshold
 from service.identifier import Identifier
-from training.partition import PartitionConfig, partition, write_partition
-from training.pretrain_dna import PretrainConfig, pretrain_dna
-from training.train import TrainConfig, train
 from training.vsearch import vsearch_top_hits
 
 RESULTS = Path(__file__).parent / "results"
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "insect1k" / "insect1k_coi5p.tsv.gz"
 
 
 def vsearch_rule(fit: list, held: list, keys: list) -> dict:
@@ -53,11 +50,7 @@ def vsearch_rule(fit: list, held: list, keys: list) -> dict:
 def main() -> int:
     """Train (or reuse), index the seen species, calibrate, report."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", default="runs/insect1k")
-    ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--model", default="clibd-tiny")
-    ap.add_argument("--pretrain-epochs", type=int, default=2)
-    ap.add_argument("--train-epochs", type=int, default=3)
+    add_training_args(ap)
     ap.add_argument("--target-precision", type=float, default=0.95)
     ap.add_argument("--top-k", type=int, default=10)
     args = ap.parse_args()
@@ -66,18 +59,10 @@ def main() -> int:
         return 2
     work = Path(args.work)
     t_start = time.perf_counter()
-    part = work / "partition" / "records.tsv"
-    if not part.exists():
-        cfg = PartitionConfig(seed=0, unseen_strategy="congeneric")
-        write_partition(partition(read_records(args.data), cfg), work / "partition", cfg)
-    best = work / "dt" / "best.pt"
+    part = partition_insect1k(work, args)
+    best = work / "dt" / "best.pt"  # a finished benchmarks.insect1k_dna run is reused
     if not best.exists():
-        weights = pretrain_dna(PretrainConfig(records=str(part), out_dir=str(work / "mlm"), model=args.model,
-                                              epochs=args.pretrain_epochs, batch_size=128, seed=0, device="cpu"))
-        best = train(TrainConfig(records=str(part), out_dir=str(work / "dt"), model=args.model,
-                                 modalities=("dna", "text"), epochs=args.train_epochs, batch_size=128, lr=5e-4,
-                                 species_positives=True, seed=0, device="cpu",
-                                 tower_weights={"dna": str(weights)}))
+        _, best = pretrain_and_align(work, part, args, {})
     records = read_records(part)
     keys = [r for r in records if r.split == "key_seen"]
     root = work / "index_seen"

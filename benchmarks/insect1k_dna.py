@@ -62,9 +62,8 @@ def _summary(scores: dict, parts=("seen", "unseen")) -> dict:
     return out
 
 
-def main() -> int:
-    """Run every stage and write the tables."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_training_args(ap: argparse.ArgumentParser) -> None:
+    """The options of the insect1k partition and training stages."""
     ap.add_argument("--work", default="runs/insect1k")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--model", default="clibd-tiny")
@@ -72,20 +71,21 @@ def main() -> int:
     ap.add_argument("--train-epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--rerank-k", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    work = Path(args.work)
-    wall0 = time.perf_counter()
-    timings: dict[str, float] = {}
 
+
+def partition_insect1k(work: Path, args: argparse.Namespace) -> Path:
+    """The congeneric CLIBD partition of insect1k under `work` (reused when present)."""
     part_file = work / "partition" / "records.tsv"
     if not part_file.exists():
         cfg = PartitionConfig(seed=args.seed, unseen_strategy="congeneric")
         write_partition(partition(read_records(args.data), cfg), work / "partition", cfg)
-    counts = json.loads((work / "partition" / "counts.json").read_text())["splits"]
-    records = read_records(part_file)
+    return part_file
 
+
+def pretrain_and_align(work: Path, part_file: Path, args: argparse.Namespace,
+                       timings: dict[str, float]) -> tuple[Path, Path]:
+    """BarcodeBERT MLM pretraining, then DNA+text alignment; returns the MLM weights and the best checkpoint."""
     weights, timings["pretrain_s"] = _timed(pretrain_dna, PretrainConfig(
         records=str(part_file), out_dir=str(work / "mlm"), model=args.model, epochs=args.pretrain_epochs,
         batch_size=args.batch_size, seed=args.seed, device="cpu"))
@@ -93,6 +93,23 @@ def main() -> int:
         records=str(part_file), out_dir=str(work / "dt"), model=args.model, modalities=("dna", "text"),
         epochs=args.train_epochs, batch_size=args.batch_size, lr=args.lr, species_positives=True,
         seed=args.seed, device="cpu", tower_weights={"dna": str(weights)}))
+    return weights, best
+
+
+def main() -> int:
+    """Run every stage and write the tables."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_args(ap)
+    ap.add_argument("--rerank-k", type=int, default=10)
+    args = ap.parse_args()
+    work = Path(args.work)
+    wall0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    part_file = partition_insect1k(work, args)
+    counts = json.loads((work / "partition" / "counts.json").read_text())["splits"]
+    records = read_records(part_file)
+    weights, best = pretrain_and_align(work, part_file, args, timings)
 
     # The MLM-only tower: pretrained BERT, mean-pooled hidden states, identity projection (no alignment).
     mlm_ckpt = work / "mlm_only.pt"
