@@ -83,6 +83,7 @@ def main() -> int:
             if ref:
                 pred = extrapolate(ref, r["keys"])
                 check.append({"factory": r["factory"], "dim": r["dim"], "keys": r["keys"],
+                              "search": r.get("search", ""),
                               "measured": {k: r[k] for k in ("build_s", "recall@1", "recall@10", "memory_mb",
                                                              "qps_batched", "qps_single")},
                               "predicted": {"build_s": pred["build_s"], "recall@1": pred["recall@1"],
@@ -107,10 +108,11 @@ def main() -> int:
            f"on 2 cores, recall@1 about {v['recall@1']:.2f}" for k, v in chosen.items()]
     if check:
         md += ["", "Extrapolation against a committed 5M-key run:", "",
-               "| factory | d | keys | build s measured / predicted | recall@1 measured / 1M | memory MB measured / "
-               "predicted |", "|---|---|---|---|---|---|"]
-        md += [f"| `{c['factory']}` | {c['dim']} | {c['keys']:,} | {c['measured']['build_s']:.0f} / "
+               "| factory | search | d | keys | build s measured / predicted | recall@1 measured / 1M | "
+               "q/s batched / single | memory MB measured / predicted |", "|---|---|---|---|---|---|---|---|"]
+        md += [f"| `{c['factory']}` | {c['search']} | {c['dim']} | {c['keys']:,} | {c['measured']['build_s']:.0f} / "
                f"{c['predicted']['build_s']:.0f} | {c['measured']['recall@1']:.3f} / {c['predicted']['recall@1']:.3f} | "
+               f"{c['measured']['qps_batched']:.0f} / {c['measured']['qps_single']:.0f} | "
                f"{c['measured']['memory_mb']:.0f} / {c['predicted']['memory_mb']:.0f} |" for c in check]
     (RESULTS / "bioscan5m_plan.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

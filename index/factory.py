@@ -32,7 +32,9 @@ def build_index(vectors: np.ndarray, factory: str, seed: int = 0) -> faiss.Index
     index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
         rng = np.random.default_rng(seed)
-        n_train = min(len(vectors), 256 * 1024)
+        inner = _inner(index)
+        lists = inner.nlist if isinstance(inner, faiss.IndexIVF) else 0
+        n_train = min(len(vectors), max(256 * 1024, 40 * lists))  # FAISS wants >= 39 points per list
         sample = vectors[rng.choice(len(vectors), n_train, replace=False)]
         index.train(sample)
     index.add(vectors)

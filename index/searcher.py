@@ -34,17 +34,42 @@ class _Delta:
     vectors: np.ndarray
 
 
-class Searcher:
-    """Thread-safe search over a snapshot; `add` and `remove` take effect at once, `compact` folds them in."""
+def rerank(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Re-score approximate candidates (-1 = none) with the exact vectors; the k best per query, best first."""
+    sims = np.full((len(queries), k), -np.inf, np.float32)
+    ids = np.full((len(queries), k), -1, np.int64)
+    for q in range(len(queries)):
+        found = candidates[q][candidates[q] >= 0]
+        if not len(found):
+            continue
+        exact = np.asarray(vectors[np.sort(found)], dtype=np.float32) @ queries[q]
+        order = np.argsort(-exact, kind="stable")[:k]
+        sims[q, :len(order)] = exact[order]
+        ids[q, :len(order)] = np.sort(found)[order]
+    return sims, ids
 
-    def __init__(self, snapshot: Snapshot) -> None:
+
+def is_exact(index: faiss.Index) -> bool:
+    """Whether the index scores with the exact vectors (so re-ranking would change nothing)."""
+    return isinstance(faiss.downcast_index(index), faiss.IndexFlat)
+
+
+class Searcher:
+    """Thread-safe search over a snapshot; `add` and `remove` take effect at once, `compact` folds them in.
+
+    Approximate indexes return `rerank` x k candidates, re-scored with the snapshot's exact (memory-mapped)
+    vectors, so similarities — and the thresholds calibrated on them — are exact cosines.
+    """
+
+    def __init__(self, snapshot: Snapshot, rerank: int = 4) -> None:
         self._lock = threading.RLock()
+        self.rerank = rerank
         self._install(snapshot)
 
     @classmethod
-    def open(cls, root: str | Path, checkpoint_hash: Optional[str] = None) -> "Searcher":
+    def open(cls, root: str | Path, checkpoint_hash: Optional[str] = None, rerank: int = 4) -> "Searcher":
         """Load the current snapshot under `root`."""
-        return cls(load_snapshot(root, checkpoint_hash))
+        return cls(load_snapshot(root, checkpoint_hash), rerank)
 
     def _install(self, snapshot: Snapshot) -> None:
         taxon_ids: dict[str, dict[str, np.ndarray]] = {}
@@ -147,8 +172,12 @@ class Searcher:
             selector, keepalive = self._selector(modality, restrict_to, removed)
         queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, snapshot.vectors[modality].shape[1])
         index = snapshot.indexes[modality]
-        sims, ids = index.search(queries, min(k, index.ntotal) or 1, params=search_params(index, selector))
+        exact = is_exact(index)
+        kk = min(k if exact else max(k * self.rerank, 32), index.ntotal) or 1
+        sims, ids = index.search(queries, kk, params=search_params(index, selector))
         del keepalive
+        if not exact:
+            sims, ids = rerank(queries, ids, snapshot.vectors[modality], min(k, kk))
         main_recs = snapshot.records[modality]
         d_ok = [i for i, r in enumerate(delta.records) if r.id not in removed and (
             restrict_to is None or any((r.label(rank) or "").lower() == restrict_to.lower() for rank in RANKS))]

@@ -82,6 +82,7 @@ async function identify(event) {
     if (!r.ok) throw new Error(await problem(r));
     renderAnswer(await r.json());
   } catch (e) {
+    $("answer").hidden = true;
     $("identify-error").textContent = e.message; $("identify-error").hidden = false;
   } finally { $("identify-button").disabled = false; }
 }

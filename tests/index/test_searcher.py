@@ -112,3 +112,20 @@ def test_aggregate_scores_each_rank():
     agg = aggregate([Neighbor(recs[0], 0.9), Neighbor(recs[1], 0.6), Neighbor(recs[2], 0.5)])
     assert agg["genus"][0] == ("A", pytest.approx(1.5 / 2.0))
     assert agg["species"][0][0] == "A x" and agg["order"] == []
+
+
+def test_approximate_snapshot_answers_are_reranked_to_exact_cosines(tmp_path):
+    x, labels = _root(tmp_path, factory="OPQ8,IVF64,PQ8", n=4000, d=32)
+    q = (x[:300] + 0.15 * np.random.default_rng(2).normal(size=(300, 32))).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    exact_top = np.argmax(q @ x.T, axis=1)
+    s = Searcher.open(tmp_path)  # 4 x k candidates re-scored with the exact vectors
+    found = s.search(q, 5, "dna")
+    raw_top = s.snapshot.indexes["dna"].search(q, 1)[1][:, 0]  # the PQ index alone, as it ranks
+    for row, qv in zip(found, q):
+        ids = [int(n.record.id[1:]) for n in row]
+        assert np.allclose([n.similarity for n in row], x[ids] @ qv, atol=1e-5)  # exact cosines
+        assert [n.similarity for n in row] == sorted((n.similarity for n in row), reverse=True)
+    hit = np.mean([int(r[0].record.id[1:]) == t for r, t in zip(found, exact_top)])
+    raw_hit = np.mean(raw_top == exact_top)
+    assert hit > raw_hit and hit > 0.9

@@ -81,6 +81,7 @@ def test_identify_and_job_in_a_real_browser(server, browser, service_assets, tmp
     browser.find_element(By.ID, "identify-button").click()
     _wait(browser, lambda d: d.find_element(By.ID, "identify-error").is_displayed())
     assert "position 5" in browser.find_element(By.ID, "identify-error").text
+    assert not browser.find_element(By.ID, "answer").is_displayed()  # no stale answer beside the error
 
     fasta = tmp_path / "batch.fasta"
     recs = [r for r in service_assets["records"] if r.split == "test" and r.dna][:12]
@@ -91,4 +92,5 @@ def test_identify_and_job_in_a_real_browser(server, browser, service_assets, tmp
     status = browser.find_element(By.ID, "job-status").text
     assert "12 done, 1 failed of 13" in status
     assert browser.find_element(By.ID, "dl-csv").get_attribute("href").endswith("format=csv")
+    browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.ID, "job-form"))
     browser.save_screenshot(str(ARTIFACTS / "page-job.png"))
