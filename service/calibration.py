@@ -1,7 +1,9 @@
 """`clibd calibrate`: fit the confident/novel thresholds on validation queries and report them on held-out ones.
 
 Novelty at rank r is fitted on queries whose taxon above r is among the references: those whose rank-r taxon is
-present too against those whose rank-r taxon is absent, on the nearest key's similarity (balanced accuracy).
+present too against those whose rank-r taxon is absent, on the nearest key's similarity and, for barcodes, on the
+best percent identity of a real alignment with the neighbours (balanced accuracy); the identity rule is used for
+barcodes where it could be fitted.
 Confidence at rank r is the least label score at which the answers reaching it are right with the target
 precision. A rank with no absent taxa to learn from gets no novelty threshold, one whose precision target cannot
 be met gets no confidence threshold; both are reported as such, not guessed.
@@ -17,8 +19,8 @@ from clibd.preprocess import load_image
 from clibd.records import Record
 from clibd.taxonomy import RANKS
 from index.searcher import Neighbor
-from service.identifier import Identifier
-from service.verdict import ModalityThresholds, Thresholds, Verdict, fuse, modality_verdict
+from service.identifier import Identifier, identities_of
+from service.verdict import ModalityThresholds, Thresholds, Verdict, fuse, is_absent, modality_verdict
 
 MIN_SUPPORT = 10
 
@@ -30,6 +32,7 @@ class QueryOutcome:
     record: Record
     neighbors: list[Neighbor]
     present: dict[str, bool]
+    top_identity: Optional[float] = None
 
 
 def _query_vectors(identifier: Identifier, records: Sequence[Record], modality: str) -> tuple[list[Record], np.ndarray]:
@@ -56,7 +59,11 @@ def outcomes(identifier: Identifier, records: Sequence[Record], modality: str, t
         if name not in present_cache:
             present_cache[name] = identifier.searcher.has_taxon(name)
         return present_cache[name]
-    return [QueryOutcome(r, n, {rank: present(r.label(rank)) for rank in RANKS}) for r, n in zip(recs, found)]
+    out = []
+    for r, n in zip(recs, found):
+        ids = [i for i in identities_of(r.dna, n) if i is not None] if modality == "dna" else []
+        out.append(QueryOutcome(r, n, {rank: present(r.label(rank)) for rank in RANKS}, max(ids) if ids else None))
+    return out
 
 
 def youden_threshold(positive: Sequence[float], negative: Sequence[float]) -> Optional[float]:
@@ -87,19 +94,25 @@ def precision_threshold(scores: Sequence[float], correct: Sequence[bool], target
 def fit_modality(items: list[QueryOutcome], target: float) -> ModalityThresholds:
     """Thresholds of one query modality from its validation outcomes."""
     novel: dict[str, Optional[float]] = {}
+    novel_identity: dict[str, Optional[float]] = {}
     confident: dict[str, Optional[float]] = {}
     for i, rank in enumerate(RANKS):
         parent_known = [q for q in items if i == 0 or q.present[RANKS[i - 1]]]
         sims_present = [q.neighbors[0].similarity for q in parent_known if q.neighbors and q.present[rank]]
         sims_absent = [q.neighbors[0].similarity for q in parent_known if q.neighbors and not q.present[rank]]
         novel[rank] = youden_threshold(sims_present, sims_absent)
-        passing = [q for q in items if q.neighbors and (novel[rank] is None or q.neighbors[0].similarity >= novel[rank])]
+        novel_identity[rank] = youden_threshold(
+            [q.top_identity for q in parent_known if q.top_identity is not None and q.present[rank]],
+            [q.top_identity for q in parent_known if q.top_identity is not None and not q.present[rank]])
+        rule = ModalityThresholds({}, novel, novel_identity)
+        passing = [q for q in items if q.neighbors and not is_absent(q.neighbors[0].similarity, rule, rank,
+                                                                     q.top_identity)]
         verdicts = [modality_verdict(q.neighbors, None) for q in passing]
         scores = [v.ranks[rank].score for v in verdicts]
         correct = [v.ranks[rank].label is not None and v.ranks[rank].label == q.record.label(rank)
                    for v, q in zip(verdicts, passing)]
         confident[rank] = precision_threshold(scores, correct, target)
-    return ModalityThresholds(confident=confident, novel=novel)
+    return ModalityThresholds(confident=confident, novel=novel, novel_identity=novel_identity)
 
 
 def _deepest_present(present: dict[str, bool]) -> Optional[str]:
@@ -145,11 +158,13 @@ def evaluate_split(identifier: Identifier, thresholds: Thresholds, records: Sequ
             continue
         per[modality] = {q.record.id: q for q in items}
         t = thresholds.by_modality.get(modality)
-        out[modality] = report([modality_verdict(q.neighbors, t) for q in items], [q.record for q in items],
+        out[modality] = report([modality_verdict(q.neighbors, t, q.top_identity) for q in items],
+                               [q.record for q in items],
                                [q.present for q in items])
     if len(per) == 2:
         both = [i for i in per["dna"] if i in per["image"]]
-        vs = [fuse({m: modality_verdict(per[m][i].neighbors, thresholds.by_modality.get(m)) for m in per})
+        vs = [fuse({m: modality_verdict(per[m][i].neighbors, thresholds.by_modality.get(m), per[m][i].top_identity)
+                    for m in per})
               for i in both]
         out["image+dna"] = report(vs, [per["dna"][i].record for i in both], [per["dna"][i].present for i in both])
     return out

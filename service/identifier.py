@@ -82,35 +82,35 @@ class Identifier:
         """Which key set a query modality searches: its own when the snapshot has it, else DNA keys."""
         return query_modality if query_modality in self.searcher.modalities else "dna"
 
-    def _neighbors_json(self, neighbors: list[Neighbor], dna: Optional[str]) -> list[dict]:
-        out = []
-        for n in neighbors:
-            r = n.record
-            item = {"reference_id": r.id, "processid": r.id, "bin": r.bin, "modality": r.modality,
-                    "similarity": round(n.similarity, 6), **{rank: r.label(rank) for rank in RANKS},
-                    "has_image": bool(r.image)}
-            if dna and r.dna:
-                item["percent_identity"] = round(percent_identity(dna, r.dna), 2)
-            out.append(item)
-        return out
+    @staticmethod
+    def _neighbor_json(n: Neighbor, identity: Optional[float]) -> dict:
+        r = n.record
+        item = {"reference_id": r.id, "processid": r.id, "bin": r.bin, "modality": r.modality,
+                "similarity": round(n.similarity, 6), **{rank: r.label(rank) for rank in RANKS},
+                "has_image": bool(r.image)}
+        if identity is not None:
+            item["percent_identity"] = round(identity, 2)
+        return item
 
     def answer(self, vectors: dict[str, np.ndarray], dna: Optional[str], top_k: int,
                restrict_to: Optional[str] = None) -> dict:
         """The full answer for one specimen from its query vectors (one per query modality)."""
         verdicts: dict[str, Verdict] = {}
-        evidence: list[tuple[Neighbor, Optional[str]]] = []
+        evidence: list[tuple[Neighbor, Optional[float]]] = []
         for modality, vec in vectors.items():
             neighbors = self.searcher.search(vec[None, :], top_k, self.key_modality(modality), restrict_to)[0]
             t = self.thresholds.by_modality.get(modality) if self.thresholds else None
-            verdicts[modality] = modality_verdict(neighbors, t)
-            evidence += [(n, dna if modality == "dna" else None) for n in neighbors]
+            identities = identities_of(dna, neighbors) if modality == "dna" else [None] * len(neighbors)
+            known = [i for i in identities if i is not None]
+            verdicts[modality] = modality_verdict(neighbors, t, max(known) if known else None)
+            evidence += list(zip(neighbors, identities))
         fused = fuse(verdicts)
         seen, merged = set(), []
-        for n, seq in sorted(evidence, key=lambda e: -e[0].similarity):
+        for n, identity in sorted(evidence, key=lambda e: -e[0].similarity):
             if (n.record.id, n.record.modality) not in seen:
                 seen.add((n.record.id, n.record.modality))
-                merged.append((n, seq))
-        neighbors = [self._neighbors_json([n], seq)[0] for n, seq in merged[:top_k]]
+                merged.append((n, identity))
+        neighbors = [self._neighbor_json(n, identity) for n, identity in merged[:top_k]]
         return {"identification": darwin_core(fused, neighbors), "ranks": ranks_json(fused),
                 "per_modality": {m: verdict_json(v) for m, v in verdicts.items()},
                 "decided_by": fused.decided_by, "neighbors": neighbors, "provenance": self.provenance()}
@@ -141,11 +141,17 @@ class Identifier:
                 "thresholds": _thresholds_json(self.thresholds)}
 
 
+def identities_of(dna: Optional[str], neighbors: list[Neighbor]) -> list[Optional[float]]:
+    """Percent identity of a barcode with each neighbour's barcode (None where either is missing)."""
+    return [percent_identity(dna, n.record.dna) if dna and n.record.dna else None for n in neighbors]
+
+
 def _thresholds_json(t: Optional[Thresholds]) -> Optional[dict]:
     if t is None:
         return None
     return {"target_precision": t.target_precision,
-            **{m: {"confident": mt.confident, "novel": mt.novel} for m, mt in t.by_modality.items()}}
+            **{m: {"confident": mt.confident, "novel": mt.novel, "novel_identity": mt.novel_identity}
+               for m, mt in t.by_modality.items()}}
 
 
 def ranks_json(v: Verdict) -> dict:

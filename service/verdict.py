@@ -25,10 +25,12 @@ class CalibrationMismatchError(ValueError):
 
 @dataclass
 class ModalityThresholds:
-    """Per rank: the least label score that is confident, and the top-1 similarity below which a taxon is absent."""
+    """Per rank: the least label score that is confident, the top-1 similarity below which a taxon is absent,
+    and (barcodes) the best percent identity below which it is absent — used instead when both are known."""
 
     confident: dict[str, Optional[float]]
     novel: dict[str, Optional[float]]
+    novel_identity: dict[str, Optional[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,14 +101,22 @@ def _status(deepest: Optional[str], novel_below: Optional[str]) -> tuple[str, Op
     return "uncertain", None
 
 
-def _absent(top_sim: Optional[float], t: Optional[ModalityThresholds], rank: Optional[str]) -> bool:
-    if t is None or rank is None or top_sim is None or t.novel.get(rank) is None:
+def is_absent(top_sim: Optional[float], t: Optional[ModalityThresholds], rank: Optional[str],
+              top_identity: Optional[float] = None) -> bool:
+    """Whether the rank's taxon looks absent from the references (the identity rule first, then similarity)."""
+    if t is None or rank is None:
+        return False
+    if top_identity is not None and t.novel_identity.get(rank) is not None:
+        return top_identity < t.novel_identity[rank]
+    if top_sim is None or t.novel.get(rank) is None:
         return False
     return top_sim < t.novel[rank]
 
 
-def modality_verdict(neighbors: list[Neighbor], thresholds: Optional[ModalityThresholds]) -> Verdict:
-    """The answer of one modality's neighbours under its thresholds."""
+def modality_verdict(neighbors: list[Neighbor], thresholds: Optional[ModalityThresholds],
+                     top_identity: Optional[float] = None) -> Verdict:
+    """The answer of one modality's neighbours under its thresholds (`top_identity`: the best percent identity
+    of a barcode query with its neighbours, when aligned)."""
     agg = aggregate(neighbors)
     top_sim = neighbors[0].similarity if neighbors else None
     ranks, deepest, chain = {}, None, True
@@ -114,13 +124,13 @@ def modality_verdict(neighbors: list[Neighbor], thresholds: Optional[ModalityThr
         label, score = agg[rank][0] if agg[rank] else (None, 0.0)
         bar = thresholds.confident.get(rank) if thresholds else None
         ok = (chain and label is not None and bar is not None and score >= bar
-              and not _absent(top_sim, thresholds, rank))
+              and not is_absent(top_sim, thresholds, rank, top_identity))
         chain = chain and ok
         if ok:
             deepest = rank
         ranks[rank] = RankCall(label, float(score), ok)
     nxt = _next_rank(deepest)
-    novel_rank = nxt if deepest is not None and _absent(top_sim, thresholds, nxt) else None
+    novel_rank = nxt if deepest is not None and is_absent(top_sim, thresholds, nxt, top_identity) else None
     status, novel_at = _status(deepest, novel_rank)
     return Verdict(ranks, deepest, status, novel_at, top_sim, distribution={r: agg[r][:5] for r in RANKS})
 

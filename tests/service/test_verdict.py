@@ -86,3 +86,13 @@ def test_precision_threshold_is_the_least_score_reaching_the_target():
     lower = np.sort(scores[scores < t])[-50:]
     assert all(correct[scores >= c].mean() < 0.9 for c in lower)  # no lower cut reaches the target
     assert precision_threshold(scores, np.zeros(2000, bool), 0.9) is None
+
+
+def test_barcode_identity_rule_takes_over_from_similarity_when_fitted():
+    t = ModalityThresholds(confident=T.confident, novel=T.novel, novel_identity={"species": 97.0})
+    close = [_n("Musca domestica", 0.8), _n("Musca domestica", 0.79)]  # similarity alone would say: new species
+    assert modality_verdict(close, T).status == "novel"
+    assert modality_verdict(close, t, top_identity=99.5).status == "confident"
+    v = modality_verdict(close, t, top_identity=91.0)
+    assert v.status == "novel" and v.novel_at_rank == "species"
+    assert modality_verdict(close, t).status == "novel"  # no alignment: the similarity rule applies
