@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Optional
 
 import faiss
 import numpy as np
@@ -26,18 +27,50 @@ def choose_factory(n_keys: int, dim: int, memory_budget_bytes: int = 8 << 30) ->
     return f"IVF{nlist},SQ8"
 
 
-def build_index(vectors: np.ndarray, factory: str, seed: int = 0) -> faiss.Index:
-    """Build an inner-product index over L2-normalised vectors (trained on a sample when needed)."""
+def gpu_available() -> bool:
+    """Whether faiss was built with GPU support and sees a GPU."""
+    return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
+
+
+_gpu_resources = None
+
+
+def to_gpu(index: faiss.Index, use_gpu: Optional[bool] = None) -> faiss.Index:
+    """A GPU copy of the index when a GPU is present and FAISS has a GPU version of its type; else the index."""
+    global _gpu_resources
+    if not (gpu_available() if use_gpu is None else use_gpu):
+        return index
+    if _gpu_resources is None:
+        _gpu_resources = faiss.StandardGpuResources()
+    try:
+        return faiss.index_cpu_to_gpu(_gpu_resources, 0, index)
+    except (RuntimeError, AttributeError) as exc:  # e.g. HNSW has no GPU version: stay on the CPU
+        log.info("index stays on the CPU: %s", exc)
+        return index
+
+
+def to_cpu(index: faiss.Index) -> faiss.Index:
+    """The CPU form of an index (for writing to disk)."""
+    if hasattr(faiss, "index_gpu_to_cpu") and "Gpu" in type(index).__name__:
+        return faiss.index_gpu_to_cpu(index)
+    return index
+
+
+def build_index(vectors: np.ndarray, factory: str, seed: int = 0, use_gpu: Optional[bool] = None) -> faiss.Index:
+    """Build an inner-product index over L2-normalised vectors (trained on a sample when needed), training and
+    adding on the GPU when one is present; the result is always a CPU index, ready to be written."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    cpu = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    index = to_gpu(cpu, use_gpu)
     if not index.is_trained:
         rng = np.random.default_rng(seed)
-        inner = _inner(index)
+        inner = _inner(cpu)
         lists = inner.nlist if isinstance(inner, faiss.IndexIVF) else 0
         n_train = min(len(vectors), max(256 * 1024, 40 * lists))  # FAISS wants >= 39 points per list
         sample = vectors[rng.choice(len(vectors), n_train, replace=False)]
         index.train(sample)
     index.add(vectors)
+    index = to_cpu(index)
     tune(index)
     return index
 

@@ -12,7 +12,7 @@ import faiss
 import numpy as np
 
 from clibd.taxonomy import RANKS
-from index.factory import build_index, search_params
+from index.factory import build_index, gpu_available, search_params, to_gpu
 from index.snapshot import KeyRecord, Snapshot, load_snapshot, write_snapshot
 
 
@@ -47,6 +47,17 @@ def rerank(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, k: 
         sims[q, :len(order)] = exact[order]
         ids[q, :len(order)] = np.sort(found)[order]
     return sims, ids
+
+
+def device_copy(index: faiss.Index) -> Optional[faiss.Index]:
+    """A GPU copy of a snapshot index with the same search settings, or None when it stays on the CPU."""
+    copy = to_gpu(index)
+    if copy is index:
+        return None
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexIVF):
+        faiss.GpuParameterSpace().set_index_parameter(copy, "nprobe", inner.nprobe)
+    return copy
 
 
 def is_exact(index: faiss.Index) -> bool:
@@ -84,8 +95,10 @@ class Searcher:
                         by_taxon[rec.label(rank).lower()].append(i)
             taxon_ids[modality] = {t: np.array(v, dtype=np.int64) for t, v in by_taxon.items()}
             positions[modality] = dict(by_id)
+        devices = {m: device_copy(idx) for m, idx in snapshot.indexes.items()} if gpu_available() else {}
         with self._lock:
             self.snapshot = snapshot
+            self._device = devices  # GPU copies for unrestricted searches (FAISS GPU indexes take no selector)
             self._taxon_ids = taxon_ids
             self._positions = positions
             self._delta = {m: _Delta((), np.zeros((0, snapshot.vectors[m].shape[1]), np.float32))
@@ -174,7 +187,11 @@ class Searcher:
         index = snapshot.indexes[modality]
         exact = is_exact(index)
         kk = min(k if exact else max(k * self.rerank, 32), index.ntotal) or 1
-        sims, ids = index.search(queries, kk, params=search_params(index, selector))
+        device = self._device.get(modality) if selector is None else None
+        if device is not None:
+            sims, ids = device.search(queries, kk)
+        else:
+            sims, ids = index.search(queries, kk, params=search_params(index, selector))
         del keepalive
         if not exact:
             sims, ids = rerank(queries, ids, snapshot.vectors[modality], min(k, kk))

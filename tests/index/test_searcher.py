@@ -129,3 +129,30 @@ def test_approximate_snapshot_answers_are_reranked_to_exact_cosines(tmp_path):
     hit = np.mean([int(r[0].record.id[1:]) == t for r, t in zip(found, exact_top)])
     raw_hit = np.mean(raw_top == exact_top)
     assert hit > raw_hit and hit > 0.9
+
+
+def test_without_a_gpu_the_same_code_runs_on_the_cpu(tmp_path):
+    from index.factory import gpu_available, to_cpu, to_gpu
+    x, _ = _clustered(3000, 32, 40)
+    cpu = build_index(x, "IVF32,Flat", use_gpu=False)
+    assert to_gpu(cpu, use_gpu=False) is cpu and to_cpu(cpu) is cpu
+    if not gpu_available():
+        assert build_index(x, "IVF32,Flat").ntotal == 3000  # the default path on a machine without a GPU
+        _root(tmp_path)
+        assert Searcher.open(tmp_path)._device == {}
+
+
+@pytest.mark.gpu
+def test_gpu_build_and_search_match_the_cpu(tmp_path):
+    from index.factory import gpu_available
+    if not gpu_available():
+        pytest.skip("no GPU visible to faiss (faiss.get_num_gpus() == 0)")
+    x, _ = _clustered(20000, 64, 200)
+    gpu_built = build_index(x, "IVF256,Flat", use_gpu=True)
+    cpu_built = build_index(x, "IVF256,Flat", use_gpu=False)
+    q = x[:500]
+    assert np.mean(gpu_built.search(q, 1)[1][:, 0] == cpu_built.search(q, 1)[1][:, 0]) > 0.95
+    write_snapshot(tmp_path, {"dna": gpu_built}, {"dna": x}, {"dna": _records(np.zeros(len(x), int))},
+                   {"checkpoint_hash": "h", "factories": {"dna": "IVF256,Flat"}})
+    s = Searcher.open(tmp_path)
+    assert s._device and s.search(q[:5], 3, "dna")[0][0].record.id == "k0"
