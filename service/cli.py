@@ -137,7 +137,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     thresholds.fitted_on["report"] = evaluate_split(identifier, thresholds, held, args.top_k) if held else {}
     thresholds.fitted_on["report_splits"] = args.report_splits
     path = thresholds.save(args.index_root)
-    print(json.dumps({"thresholds": {m: {"confident": t.confident, "novel": t.novel}
+    print(json.dumps({"thresholds": {m: {"confident": t.confident, "novel": t.novel,
+                                         "novel_identity": t.novel_identity}
                                      for m, t in thresholds.by_modality.items()},
                       "report": thresholds.fitted_on["report"]}, indent=2))
     print(f"thresholds written to {path}")

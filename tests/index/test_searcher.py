@@ -109,9 +109,12 @@ def test_aggregate_scores_each_rank():
     recs = [KeyRecord(id=str(i), modality="dna", genus=g, species=sp) for i, (g, sp) in
             enumerate([("A", "A x"), ("A", "A y"), ("B", "B z")])]
     from index.searcher import Neighbor
-    agg = aggregate([Neighbor(recs[0], 0.9), Neighbor(recs[1], 0.6), Neighbor(recs[2], 0.5)])
-    assert agg["genus"][0] == ("A", pytest.approx(1.5 / 2.0))
-    assert agg["species"][0][0] == "A x" and agg["order"] == []
+    agg = aggregate([Neighbor(recs[0], 0.9), Neighbor(recs[1], 0.85), Neighbor(recs[2], 0.8)])
+    w = np.exp(np.array([0.0, -0.05, -0.1]) / 0.05)  # votes fall by e per 0.05 of cosine below the nearest
+    assert agg["genus"][0] == ("A", pytest.approx((w[0] + w[1]) / w.sum()))
+    assert agg["species"][0] == ("A x", pytest.approx(w[0] / w.sum())) and agg["order"] == []
+    flat = aggregate([Neighbor(recs[0], 0.9), Neighbor(recs[1], 0.6), Neighbor(recs[2], 0.5)], temperature=1e9)
+    assert flat["genus"][0] == ("A", pytest.approx(2 / 3))  # a huge temperature is a plain majority
 
 
 def test_approximate_snapshot_answers_are_reranked_to_exact_cosines(tmp_path):
