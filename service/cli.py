@@ -91,8 +91,10 @@ def _worker(args: argparse.Namespace) -> int:
     from service.celery_app import make_celery
     settings = _settings(args)
     make_celery(settings)
-    return subprocess.call(worker_command(args.concurrency or settings.worker_concurrency, args.pool),
-                           env=_env_for(settings))
+    command = worker_command(args.concurrency or settings.worker_concurrency, args.pool)
+    # exec, not a child process: signals (SIGTERM from a supervisor, SIGKILL in a test) reach Celery itself
+    os.execve(command[0], command, _env_for(settings))
+    return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
