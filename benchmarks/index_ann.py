@@ -46,6 +46,17 @@ def index_bytes(index: faiss.Index) -> int:
         return path.stat().st_size
 
 
+def timed(search, queries: np.ndarray, single: int) -> tuple[np.ndarray, float, float]:
+    """Ids found for all queries at once, queries/s batched, and queries/s one at a time (first `single`)."""
+    t0 = time.perf_counter()
+    ids = search(queries)
+    batched = len(queries) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for i in range(single):
+        search(queries[i:i + 1])
+    return ids, batched, single / (time.perf_counter() - t0)
+
+
 def recall(ids: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """recall@1 and recall@10 of found ids against exact ones."""
     return {"recall@1": float(np.mean(ids[:, 0] == truth[:, 0])),
@@ -93,47 +104,29 @@ def main() -> int:
             t0 = time.perf_counter()
             index = build_index(keys, factory)
             build_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            _, ids = index.search(queries, 10)
-            batched = len(queries) / (time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            for i in range(args.single):
-                index.search(queries[i:i + 1], 10)
-            single = args.single / (time.perf_counter() - t0)
+            ids, batched, single = timed(lambda q: index.search(q, 10)[1], queries, args.single)
             if factory == "Flat":
                 truth = ids
             size = index_bytes(index)
             row = {"keys": args.keys, "dim": d, "factory": factory, "build_s": build_s, **recall(ids, truth),
                    "qps_batched": batched, "qps_single": single, "memory_mb": size / 2**20, "search": knob(index)}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            variants = []
             if args.rerank and not is_exact(index):
-                t0 = time.perf_counter()
-                _, cand = index.search(queries, 10 * args.rerank)
-                _, ids = rerank(queries, cand, keys, 10)
-                batched = len(queries) / (time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                for i in range(args.single):
-                    _, c1 = index.search(queries[i:i + 1], 10 * args.rerank)
-                    rerank(queries[i:i + 1], c1, keys, 10)
-                single = args.single / (time.perf_counter() - t0)
-                rows.append({**row, **recall(ids, truth), "qps_batched": batched, "qps_single": single,
-                             "search": f"{knob(index)} + exact re-rank of {10 * args.rerank}"})
-                print(json.dumps(rows[-1]), flush=True)
+                def reranked(q, index=index):
+                    return rerank(q, index.search(q, 10 * args.rerank)[1], keys, 10)[1]
+                variants.append((f"{knob(index)} + exact re-rank of {10 * args.rerank}", reranked, None))
             inner = faiss.extract_index_ivf(index) if "IVF" in factory else None
             for nprobe in [int(x) for x in args.nprobes.split(",") if x] if inner is not None else []:
-                inner.nprobe = nprobe
-                t0 = time.perf_counter()
-                _, ids = index.search(queries, 10)
-                batched = len(queries) / (time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                for i in range(args.single):
-                    index.search(queries[i:i + 1], 10)
-                single = args.single / (time.perf_counter() - t0)
-                row = {**row, **recall(ids, truth), "qps_batched": batched, "qps_single": single,
-                       "search": f"nprobe {nprobe}"}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                variants.append((f"nprobe {nprobe}", lambda q, index=index: index.search(q, 10)[1], nprobe))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            for label, search, nprobe in variants:
+                if nprobe is not None:
+                    inner.nprobe = nprobe
+                ids, batched, single = timed(search, queries, args.single)
+                rows.append({**row, **recall(ids, truth), "qps_batched": batched, "qps_single": single,
+                             "search": label})
+                print(json.dumps(rows[-1]), flush=True)
             del index
     command = "python -m benchmarks.index_ann " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = {"command": command, "machine": describe_machine(), "faiss": faiss.__version__,
