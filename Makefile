@@ -46,11 +46,13 @@ $(WORK)/synth/records.tsv:
 $(WORK)/partition/records.tsv: $(DEMO_RECORDS)
 	$(PYTHON) -m clibd.cli partition --records $(DEMO_RECORDS) --out $(WORK)/partition --unseen-strategy congeneric
 
-$(WORK)/run/best.pt: $(WORK)/partition/records.tsv
+# best.pt appears after the first epoch; .done only when training finished (a killed run resumes from its state).
+$(WORK)/run/.done: $(WORK)/partition/records.tsv
 	$(PYTHON) -m clibd.cli train --records $(WORK)/partition/records.tsv --out $(WORK)/run --epochs $(EPOCHS) --lr 1e-3
+	touch $@
 
 # References: the seen species' keys; the unseen species of known genera are what "novel" is calibrated on.
-$(WORK)/index/CURRENT: $(WORK)/run/best.pt
+$(WORK)/index/CURRENT: $(WORK)/run/.done
 	$(PYTHON) -m clibd.cli index build --checkpoint $(WORK)/run/best.pt --records $(WORK)/partition/records.tsv \
 		--splits key_seen --out $(WORK)/index
 
@@ -59,7 +61,7 @@ $(WORK)/index/calibration.json: $(WORK)/index/CURRENT
 		--records $(WORK)/partition/records.tsv
 
 # The paper's retrieval evaluation of the demo model.
-demo-evaluate: $(WORK)/run/best.pt
+demo-evaluate: $(WORK)/run/.done
 	$(PYTHON) -m clibd.cli evaluate --checkpoint $(WORK)/run/best.pt --records $(WORK)/partition/records.tsv \
 		--out $(WORK)/eval_test
 
