@@ -77,16 +77,19 @@ def main() -> int:
     report = evaluate_split(identifier, thresholds, held, args.top_k)
     calib_s = time.perf_counter() - t0
     thresholds.fitted_on["report"] = report
-    thresholds.save(root)
+    if args.target_precision == 0.95:
+        thresholds.save(root)
     vs = vsearch_rule(fit, held, keys)
     command = "python -m benchmarks.calibration_insect1k " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     dna = thresholds.by_modality["dna"]
     out = {"command": command, "machine": describe_machine(), "keys": len(keys), "fit_queries": len(fit),
-           "held_queries": len(held), "thresholds": {"confident": dna.confident, "novel": dna.novel},
+           "held_queries": len(held), "checkpoint": "dt/best.pt",
+           "thresholds": {"confident": dna.confident, "novel": dna.novel, "novel_identity": dna.novel_identity},
            "report": report, "vsearch_identity_rule": vs, "calibrate_and_report_s": calib_s,
            "wall_s": time.perf_counter() - t_start}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "calibration_insect1k.json").write_text(json.dumps(out, indent=2))
+    tag = "" if args.target_precision == 0.95 else f"_p{int(round(args.target_precision * 100))}"
+    (RESULTS / f"calibration_insect1k{tag}.json").write_text(json.dumps(out, indent=2))
     r = report["dna"]
 
     def f(x):
@@ -107,11 +110,14 @@ def main() -> int:
           "Thresholds (DNA queries): confident score per rank "
           + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} none" for k, v in dna.confident.items())
           + "; novel below top-1 similarity "
-          + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} none" for k, v in dna.novel.items()) + ".", "",
+          + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} none" for k, v in dna.novel.items())
+          + "; novel below best percent identity "
+          + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} none" for k, v in dna.novel_identity.items())
+          + ".", "",
           f"vsearch's top-hit identity with the same fitting rule (threshold {vs['identity_threshold']:.1f}%): "
           f"novel recall {f(vs['novel_recall'])}, novel called on species in the references "
           f"{f(vs['false_novel_rate_on_seen'])}."]
-    (RESULTS / "calibration_insect1k.md").write_text("\n".join(md) + "\n")
+    (RESULTS / f"calibration_insect1k{tag}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0
 

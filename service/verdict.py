@@ -1,8 +1,8 @@
 """From neighbours to an answer: per-rank scores, the deepest confident rank, and confident/uncertain/novel.
 
-A rank is confident when its best label's score (share of the top-k similarity) reaches the calibrated
-threshold for that rank, every higher rank is confident too, and the nearest key is similar enough for the
-taxon to be present in the references. A specimen is `novel` at rank r when the rank above r is confident
+A rank is confident when its best label's score (share of the neighbours' votes) reaches the calibrated
+threshold for that rank and the taxon looks present in the references; the deepest such rank makes its
+ancestors (as the matching reference records name them) confident too. A specimen is `novel` at rank r when the rank above r is confident
 and the nearest key is less similar than the calibrated novelty threshold of r ("new species of genus X").
 Without calibrated thresholds nothing is called confident or novel.
 """
@@ -119,16 +119,22 @@ def modality_verdict(neighbors: list[Neighbor], thresholds: Optional[ModalityThr
     of a barcode query with its neighbours, when aligned)."""
     agg = aggregate(neighbors)
     top_sim = neighbors[0].similarity if neighbors else None
-    ranks, deepest, chain = {}, None, True
+    best = {rank: agg[rank][0] if agg[rank] else (None, 0.0) for rank in RANKS}
+    deepest = None  # the deepest rank confident on its own; a confident taxon makes its ancestors confident
     for rank in RANKS:
-        label, score = agg[rank][0] if agg[rank] else (None, 0.0)
+        label, score = best[rank]
         bar = thresholds.confident.get(rank) if thresholds else None
-        ok = (chain and label is not None and bar is not None and score >= bar
-              and not is_absent(top_sim, thresholds, rank, top_identity))
-        chain = chain and ok
-        if ok:
+        if (label is not None and bar is not None and score >= bar
+                and not is_absent(top_sim, thresholds, rank, top_identity)):
             deepest = rank
-        ranks[rank] = RankCall(label, float(score), ok)
+    ranks = {}
+    if deepest is not None:
+        carrier = next(n.record for n in neighbors if n.record.label(deepest) == best[deepest][0])
+        for rank in RANKS[:RANKS.index(deepest) + 1]:
+            label = carrier.label(rank) or best[rank][0]
+            ranks[rank] = RankCall(label, float(dict(agg[rank]).get(label, 0.0)), True)
+    for rank in RANKS:
+        ranks.setdefault(rank, RankCall(best[rank][0], float(best[rank][1]), False))
     nxt = _next_rank(deepest)
     novel_rank = nxt if deepest is not None and is_absent(top_sim, thresholds, nxt, top_identity) else None
     status, novel_at = _status(deepest, novel_rank)
