@@ -21,11 +21,12 @@ def make_celery(settings: Settings, prepare: bool = True) -> Celery:
     if settings.embedded_broker:
         folder = settings.broker_folder
         if prepare:
-            for sub in ("queue", "processed"):
+            for sub in ("queue", "processed", "control"):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
         conf["broker_transport_options"] = {"data_folder_in": str(folder / "queue"),
                                             "data_folder_out": str(folder / "queue"),
                                             "processed_folder": str(folder / "processed"),
+                                            "control_folder": str(folder / "control"),
                                             "store_processed": False, "polling_interval": 0.02}
     else:
         conf["broker_transport_options"] = {"visibility_timeout": max(60, int(settings.item_lease_s * 2))}
