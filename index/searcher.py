@@ -114,7 +114,8 @@ class Searcher:
     def size(self, modality: str) -> int:
         """Searchable keys of a modality (main + delta - removed)."""
         with self._lock:
-            main = sum(1 for r in self.snapshot.records[modality] if r.id not in self._removed)
+            hidden = sum(len(self._positions[modality].get(i, ())) for i in self._removed)
+            main = len(self.snapshot.records[modality]) - hidden
             return main + sum(1 for r in self._delta[modality].records if r.id not in self._removed)
 
     def add(self, modality: str, records: list[KeyRecord], vectors: np.ndarray) -> None:

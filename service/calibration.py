@@ -96,6 +96,7 @@ def fit_modality(items: list[QueryOutcome], target: float) -> ModalityThresholds
     novel: dict[str, Optional[float]] = {}
     novel_identity: dict[str, Optional[float]] = {}
     confident: dict[str, Optional[float]] = {}
+    scored = [(q, modality_verdict(q.neighbors, None)) for q in items if q.neighbors]  # rank-independent
     for i, rank in enumerate(RANKS):
         parent_known = [q for q in items if i == 0 or q.present[RANKS[i - 1]]]
         sims_present = [q.neighbors[0].similarity for q in parent_known if q.neighbors and q.present[rank]]
@@ -105,12 +106,11 @@ def fit_modality(items: list[QueryOutcome], target: float) -> ModalityThresholds
             [q.top_identity for q in parent_known if q.top_identity is not None and q.present[rank]],
             [q.top_identity for q in parent_known if q.top_identity is not None and not q.present[rank]])
         rule = ModalityThresholds({}, novel, novel_identity)
-        passing = [q for q in items if q.neighbors and not is_absent(q.neighbors[0].similarity, rule, rank,
-                                                                     q.top_identity)]
-        verdicts = [modality_verdict(q.neighbors, None) for q in passing]
-        scores = [v.ranks[rank].score for v in verdicts]
+        passing = [(q, v) for q, v in scored
+                   if not is_absent(q.neighbors[0].similarity, rule, rank, q.top_identity)]
+        scores = [v.ranks[rank].score for _, v in passing]
         correct = [v.ranks[rank].label is not None and v.ranks[rank].label == q.record.label(rank)
-                   for v, q in zip(verdicts, passing)]
+                   for q, v in passing]
         confident[rank] = precision_threshold(scores, correct, target)
     return ModalityThresholds(confident=confident, novel=novel, novel_identity=novel_identity)
 

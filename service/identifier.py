@@ -15,11 +15,11 @@ from clibd.embedder import Embedder
 from clibd.taxonomy import RANKS
 from index.alignment import percent_identity
 from index.searcher import Neighbor, Searcher
+from index.update import add_records
 from index.snapshot import current_snapshot_dir
 from service.verdict import Thresholds, Verdict, fuse, modality_verdict
 
 log = logging.getLogger(__name__)
-QUERY_MODALITIES = ("image", "dna")
 
 
 @dataclass
@@ -77,6 +77,11 @@ class Identifier:
         """Embeddings of decoded images."""
         with self._encoder_lock:
             return self.embedder.encode_images(list(images))
+
+    def add_records(self, records: Sequence) -> dict[str, int]:
+        """Embed reference records into the searcher's delta (searchable at once); keys added per modality."""
+        with self._encoder_lock:
+            return add_records(self.searcher, self.embedder, records)
 
     def key_modality(self, query_modality: str) -> str:
         """Which key set a query modality searches: its own when the snapshot has it, else DNA keys."""

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from clibd.records import Record
-from index.update import add_records
+from index.snapshot import prune_snapshots
 from service.identifier import Identifier
 from service.models import ReferenceRecord
 
@@ -52,8 +52,9 @@ class ReferenceSync:
             return 0
         with self._lock:
             self._last = time.monotonic()
-            if self.identifier.current_snapshot_id() != self.identifier.searcher.snapshot.id:
-                log.info("loading snapshot %s", self.identifier.current_snapshot_id())
+            current = self.identifier.current_snapshot_id()
+            if current != self.identifier.searcher.snapshot.id:
+                log.info("loading snapshot %s", current)
                 self.identifier.reload_snapshot()
                 self._watermark = None
             with self.factory() as session:
@@ -65,8 +66,7 @@ class ReferenceSync:
             fresh = [r for r in rows if r.status == "active" and not searcher.has_key(r.id)]
             gone = [r.id for r in rows if r.status != "active" and searcher.has_key(r.id)]
             if fresh:
-                with self.identifier._encoder_lock:
-                    add_records(searcher, self.identifier.embedder, [to_record(r) for r in fresh])
+                self.identifier.add_records([to_record(r) for r in fresh])
             if gone:
                 searcher.remove(gone)
             if rows:
@@ -74,19 +74,18 @@ class ReferenceSync:
             return len(fresh) + len(gone)
 
 
-def reindex(identifier: Identifier, sync: ReferenceSync, keep: int = 3) -> dict:
-    """Fold every added and deleted reference into a new snapshot, switch to it and record which one it is."""
-    from index.snapshot import prune_snapshots
-
-    sync.sync(force=True)
-    with sync._lock:
-        snapshot = identifier.searcher.compact(identifier.index_root)
-        with sync.factory() as session:
-            n = session.scalar(select(func.count()).select_from(ReferenceRecord).where(
-                ReferenceRecord.snapshot_id.is_(None)))
-            session.execute(update(ReferenceRecord).where(ReferenceRecord.snapshot_id.is_(None))
-                            .values(snapshot_id=snapshot.id))
-            session.commit()
-    pruned = prune_snapshots(identifier.index_root, keep=keep)
-    return {"snapshot_id": snapshot.id, "counts": snapshot.manifest["counts"], "references_folded": n,
-            "pruned": [p.name for p in pruned]}
+    def reindex(self, keep: int = 3) -> dict:
+        """Fold every added and deleted reference into a new snapshot, switch to it, record which one it is."""
+        self.sync(force=True)
+        identifier = self.identifier
+        with self._lock:
+            snapshot = identifier.searcher.compact(identifier.index_root)
+            with self.factory() as session:
+                n = session.scalar(select(func.count()).select_from(ReferenceRecord).where(
+                    ReferenceRecord.snapshot_id.is_(None)))
+                session.execute(update(ReferenceRecord).where(ReferenceRecord.snapshot_id.is_(None))
+                                .values(snapshot_id=snapshot.id))
+                session.commit()
+        pruned = prune_snapshots(identifier.index_root, keep=keep)
+        return {"snapshot_id": snapshot.id, "counts": snapshot.manifest["counts"], "references_folded": n,
+                "pruned": [p.name for p in pruned]}

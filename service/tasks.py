@@ -6,9 +6,10 @@ import threading
 
 from celery import Celery, shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from sqlalchemy.orm import sessionmaker
 
 from service import jobs
-from service.references import reindex as reindex_references
+from service.db import make_engine, session_factory
 from service.runtime import worker_runtime
 from service.settings import Settings
 
@@ -37,18 +38,13 @@ def reindex(self) -> dict:
     """Fold added and deleted references into a new snapshot."""
     rt = worker_runtime(_settings(self.app))
     rt.require()
-    return reindex_references(rt.identifier, rt.sync)
+    return rt.sync.reindex()
 
 
-def dispatch_recoverable(app: Celery, settings: Settings) -> int:
+def dispatch_recoverable(app: Celery, sessions: sessionmaker, settings: Settings) -> int:
     """Send a task for every chunk of items no live claim covers; returns how many were sent."""
-    from service.db import make_engine, session_factory
-    engine = make_engine(settings.sqlalchemy_url)
-    try:
-        with session_factory(engine)() as session:
-            chunks = jobs.recoverable(session, settings.item_lease_s, settings.job_chunk_size)
-    finally:
-        engine.dispose()
+    with sessions() as session:
+        chunks = jobs.recoverable(session, settings.item_lease_s, settings.job_chunk_size)
     for job_id, ids in chunks:
         app.send_task(PROCESS_CHUNK, args=[job_id, ids])
     if chunks:
@@ -67,13 +63,16 @@ def _recover_loop(sender=None, **_) -> None:
     app = sender.app
     settings = _settings(app)
 
-    def loop() -> None:
+    def loop() -> None:  # one engine for the sweeps; the model is not needed to find lost items
+        engine = make_engine(settings.sqlalchemy_url)
+        sessions = session_factory(engine)
         while not _stop.is_set():
             try:
-                dispatch_recoverable(app, settings)
+                dispatch_recoverable(app, sessions, settings)
             except Exception:  # never let recovery kill the worker
                 log.exception("recovery sweep failed")
             _stop.wait(max(1.0, settings.item_lease_s / 2))
+        engine.dispose()
     _stop.clear()
     threading.Thread(target=loop, name="clibd-recovery", daemon=True).start()
 

@@ -148,6 +148,11 @@ def fuse(verdicts: dict[str, Verdict]) -> Verdict:
         (name, only), = verdicts.items()
         return Verdict(only.ranks, only.deepest, only.status, only.novel_at_rank, only.top_similarity,
                        [name] if only.deepest or only.status == "novel" else [], only.distribution)
+    mean: dict[str, dict[str, float]] = {}
+    for rank in RANKS:
+        labels = {lab for v in verdicts.values() for lab, _ in v.distribution.get(rank, [])}
+        mean[rank] = {lab: sum(dict(v.distribution.get(rank, [])).get(lab, 0.0) for v in verdicts.values())
+                      / len(verdicts) for lab in labels}
     ranks, deepest, chain, deciders = {}, None, True, []
     for rank in RANKS:
         calls = {m: v.ranks[rank] for m, v in verdicts.items()}
@@ -157,12 +162,11 @@ def fuse(verdicts: dict[str, Verdict]) -> Verdict:
             label = labels_sure.pop()
         else:  # nobody sure, or a conflict: the best-scoring label, not confident
             label = max(calls.values(), key=lambda c: c.score).label
-        scores = [dict(v.distribution.get(rank, [])).get(label, 0.0) for v in verdicts.values()]
         ok = chain and len(sure) > 0 and all(c.label == label for c in sure.values())
         chain = chain and ok
         if ok:
             deepest, deciders = rank, sorted(sure)
-        ranks[rank] = RankCall(label, float(sum(scores) / len(scores)), ok)
+        ranks[rank] = RankCall(label, float(mean[rank].get(label, 0.0)), ok)
     nxt = _next_rank(deepest)
     novel_rank = None
     if deepest is not None and nxt is not None:
@@ -171,11 +175,6 @@ def fuse(verdicts: dict[str, Verdict]) -> Verdict:
             novel_rank, deciders = nxt, sorted(sayers)
     status, novel_at = _status(deepest, novel_rank)
     tops = [v.top_similarity for v in verdicts.values() if v.top_similarity is not None]
-    merged: dict[str, list[tuple[str, float]]] = {}
-    for rank in RANKS:
-        labels = {lab for v in verdicts.values() for lab, _ in v.distribution.get(rank, [])}
-        mean = {lab: sum(dict(v.distribution.get(rank, [])).get(lab, 0.0) for v in verdicts.values()) / len(verdicts)
-                for lab in labels}
-        merged[rank] = sorted(mean.items(), key=lambda x: -x[1])[:5]
+    merged = {rank: sorted(mean[rank].items(), key=lambda x: -x[1])[:5] for rank in RANKS}
     return Verdict(ranks, deepest, status, novel_at, max(tops) if tops else None, deciders, merged)
 

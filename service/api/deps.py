@@ -1,7 +1,7 @@
 """Typed dependencies: the process state, database sessions and the admin key check."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Iterator, Optional
 
 from celery import Celery
@@ -22,7 +22,6 @@ class AppState:
     celery: Celery
     dna_batcher: Optional[MicroBatcher] = None
     image_batcher: Optional[MicroBatcher] = None
-    counters: dict = field(default_factory=dict)
 
 
 def get_state(request: Request) -> AppState:

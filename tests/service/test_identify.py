@@ -1,7 +1,6 @@
 """POST /v1/identify through the real app: answers, options, provenance."""
 from pathlib import Path
 
-from tests.service.conftest import png_bytes
 
 
 def _key_record(assets, split="test"):
@@ -63,6 +62,3 @@ def test_info_health_ready_metrics(client):
     assert "clibd_http_requests_total" in metrics and "clibd_index_keys" in metrics
     assert client.get("/docs").status_code == 200 and "/v1/identify" in client.get("/openapi.json").text
 
-
-def test_png_helper_is_valid():
-    assert png_bytes()[:4] == b"\x89PNG"

@@ -54,10 +54,19 @@ def test_fasta_manifest_and_zip_job_with_per_item_errors(client, worker, service
 
 
 def test_items_are_batched_on_the_encoder(client, worker, service_assets, settings):
-    fasta = "".join(f">s{i}\n{GOOD[i:] + GOOD[:i]}\n" for i in range(40))
-    job = client.post("/v1/jobs", files={"fasta": ("b.fasta", fasta.encode(), "text/plain")}).json()
-    _wait(client, job["id"])
     from service.runtime import worker_runtime
-    ident = worker_runtime(worker.clibd_settings).identifier
-    assert ident.embedder.batch_size >= 32  # one chunk of 40 items -> ceil(40 / batch) encoder calls
-    assert settings.job_chunk_size == 64
+    ident = worker_runtime(worker.clibd_settings).require()  # the worker's own (cached) identifier
+    calls = []
+    encode = ident.encode_dna
+
+    def counting(seqs):
+        calls.append(len(seqs))
+        return encode(seqs)
+    ident.encode_dna = counting
+    try:
+        fasta = "".join(f">s{i}\n{GOOD[i:] + GOOD[:i]}\n" for i in range(40))
+        job = client.post("/v1/jobs", files={"fasta": ("b.fasta", fasta.encode(), "text/plain")}).json()
+        assert _wait(client, job["id"])["done"] == 40
+    finally:
+        ident.encode_dna = encode
+    assert calls == [40]  # one chunk of 40 items -> one encoder call with all of them, not 40 calls
