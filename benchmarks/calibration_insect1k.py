@@ -26,8 +26,8 @@ from benchmarks.insect1k_dna import DATA, add_training_args, partition_insect1k,
 from benchmarks.machine import describe_machine
 from clibd.readers import read_records
 from index.build import build_snapshot
-from service.calibration import calibrate, evaluate_split, youden_threshold
-from service.identifier import Identifier
+from index.calibration import calibrate, evaluate_split, youden_threshold
+from index.identifier import Identifier
 from training.vsearch import vsearch_top_hits
 
 RESULTS = Path(__file__).parent / "results"

@@ -32,7 +32,7 @@ from benchmarks.machine import describe_machine
 from clibd import create_model, save_checkpoint
 from clibd.cli import main as clibd_main
 from clibd.readers import read_records
-from service.identifier import Identifier
+from index.identifier import Identifier
 
 RESULTS = Path(__file__).parent / "results"
 

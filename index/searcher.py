@@ -12,7 +12,9 @@ from typing import Iterable, Optional
 import faiss
 import numpy as np
 
+from clibd.dna_tokenizer import try_normalize
 from clibd.taxonomy import RANKS
+from index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit, align_hits
 from index.factory import build_index, gpu_available, search_params, to_gpu
 from index.snapshot import KeyRecord, Snapshot, load_snapshot, write_snapshot
 
@@ -105,6 +107,7 @@ class Searcher:
             self._delta = {m: _Delta((), np.zeros((0, snapshot.vectors[m].shape[1]), np.float32))
                            for m in snapshot.records}
             self._removed: frozenset[str] = frozenset()
+            self._delta_barcodes: tuple[int, Optional[BarcodeIndex]] = (0, None)
 
     @property
     def modalities(self) -> list[str]:
@@ -208,6 +211,44 @@ class Searcher:
             found.sort(key=lambda n: -n.similarity)
             out.append(found[:k])
         return out
+
+    def barcode_hits(self, sequence: str, candidates: int = DEFAULT_CANDIDATES,
+                     neighbors: Iterable[Neighbor] = ()) -> list[Hit]:
+        """Alignment hits of a normalised barcode among the DNA keys, best identity first.
+
+        Candidates are the `candidates` distinct reference barcodes sharing the most rare k-mers with it
+        (snapshot and delta alike), united with the given embedding `neighbors`; each is aligned.
+        """
+        with self._lock:
+            snapshot, delta, removed = self.snapshot, self._delta.get("dna"), self._removed
+        if snapshot.barcodes is None or delta is None:
+            return []
+        similarity = {(n.record.id, n.record.modality): n.similarity for n in neighbors}
+        pool: list[tuple[object, str, Optional[float]]] = []
+        main = snapshot.records["dna"]
+        for barcodes, records in ((snapshot.barcodes, main), (self._delta_index(delta), delta.records)):
+            if barcodes is None:
+                continue
+            for distinct in barcodes.candidates(sequence, candidates * (2 if removed else 1)):
+                for pos in barcodes.members(distinct):
+                    rec = records[pos]
+                    if rec.id not in removed:
+                        pool.append((rec, barcodes.sequences[distinct], similarity.pop((rec.id, "dna"), None)))
+        for n in neighbors:  # embedding neighbours the k-mers did not bring
+            if (n.record.id, n.record.modality) in similarity and try_normalize(n.record.dna) and n.record.id not in removed:
+                pool.append((n.record, try_normalize(n.record.dna), n.similarity))
+        return align_hits(sequence, pool)
+
+    def _delta_index(self, delta: _Delta) -> Optional[BarcodeIndex]:
+        """The k-mer index of the delta's DNA keys, rebuilt when keys were added since the last one."""
+        if not delta.records:
+            return None
+        with self._lock:
+            size, index = self._delta_barcodes
+            if size != len(delta.records) or index is None:
+                index = BarcodeIndex.build([r.dna for r in delta.records])
+                self._delta_barcodes = (len(delta.records), index)
+            return index
 
     def compact(self, root: str | Path) -> Snapshot:
         """Fold the delta and removals into a new snapshot, switch to it atomically and serve it."""

@@ -19,6 +19,7 @@ import faiss
 import numpy as np
 
 from clibd.records import Record
+from index.barcodes import BarcodeIndex
 from clibd.taxonomy import RANKS
 
 CURRENT = "CURRENT"
@@ -44,6 +45,7 @@ class Snapshot:
     indexes: dict[str, faiss.Index]
     vectors: dict[str, np.ndarray]
     records: dict[str, list[KeyRecord]]
+    barcodes: Optional[BarcodeIndex] = None  # the DNA keys' k-mer candidate index
 
     @property
     def id(self) -> str:
@@ -65,6 +67,8 @@ def write_snapshot(root: str | Path, indexes: dict[str, faiss.Index], vectors: d
         with open(tmp / f"{modality}.records.jsonl", "w") as fh:
             for rec in records[modality]:
                 fh.write(json.dumps(dataclasses.asdict(rec)) + "\n")
+    if records.get("dna"):
+        BarcodeIndex.build([r.dna for r in records["dna"]], progress=len(records["dna"]) > 100_000).save(tmp)
     full = {**manifest, "snapshot_id": sid, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "counts": {m: len(r) for m, r in records.items()}}
     (tmp / "manifest.json").write_text(json.dumps(full, indent=2))
@@ -100,7 +104,8 @@ def load_snapshot(root: str | Path, checkpoint_hash: Optional[str] = None) -> Sn
         vectors[modality] = np.load(path / f"{modality}.npy", mmap_mode="r")
         with open(path / f"{modality}.records.jsonl") as fh:
             records[modality] = [KeyRecord(**json.loads(line)) for line in fh]
-    return Snapshot(path, manifest, indexes, vectors, records)
+    barcodes = BarcodeIndex.load(path, [r.dna for r in records["dna"]]) if records.get("dna") else None
+    return Snapshot(path, manifest, indexes, vectors, records, barcodes)
 
 
 def prune_snapshots(root: str | Path, keep: int = 2) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Subcommands of `clibd` contributed by the service: serve, worker, migrate, apikey, calibrate."""
+"""Subcommands of `clibd` contributed by the service: serve, worker, migrate, apikey."""
 from __future__ import annotations
 
 import argparse
@@ -123,30 +123,6 @@ def _apikey(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate(args: argparse.Namespace) -> int:
-    from clibd.readers import read_records
-    from service.calibration import calibrate, evaluate_split
-    from service.identifier import Identifier
-
-    records = read_records(args.records, args.format, args.image_root)
-    fit = [r for r in records if r.split in set(args.fit_splits.split(","))]
-    held = [r for r in records if r.split in set(args.report_splits.split(","))]
-    if not fit:
-        raise ValueError(f"no records in the splits {args.fit_splits} of {args.records}")
-    identifier = Identifier.load(args.checkpoint, args.index_root, args.device)
-    thresholds = calibrate(identifier, fit, args.target_precision, args.top_k)
-    identifier.thresholds = thresholds
-    thresholds.fitted_on["report"] = evaluate_split(identifier, thresholds, held, args.top_k) if held else {}
-    thresholds.fitted_on["report_splits"] = args.report_splits
-    path = thresholds.save(args.index_root)
-    print(json.dumps({"thresholds": {m: {"confident": t.confident, "novel": t.novel,
-                                         "novel_identity": t.novel_identity}
-                                     for m, t in thresholds.by_modality.items()},
-                      "report": thresholds.fitted_on["report"]}, indent=2))
-    print(f"thresholds written to {path}")
-    return 0
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the service's subcommands to the `clibd` parser."""
     def common(p: argparse.ArgumentParser, model: bool = True) -> None:
@@ -189,20 +165,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     kr.add_argument("--name", required=True)
     for p in (kc, kr):
         p.set_defaults(func=_apikey)
-
-    from clibd.readers import FORMATS
-    c = sub.add_parser("calibrate", formatter_class=_FMT, help="fit the confident/novel thresholds of a snapshot",
-                       description="Search validation records (seen and unseen species) against the current "
-                                   "snapshot, fit per-rank thresholds for 'confident' and 'novel', report them "
-                                   "on held-out records, and store them beside the snapshot.")
-    c.add_argument("--checkpoint", required=True, help="model checkpoint")
-    c.add_argument("--index-root", required=True, help="index root built with this checkpoint")
-    c.add_argument("--records", required=True, help="records with split names (e.g. a partition's records.tsv)")
-    c.add_argument("--format", default="auto", choices=FORMATS)
-    c.add_argument("--image-root", default=None)
-    c.add_argument("--fit-splits", default="val,val_unseen", help="splits to fit on")
-    c.add_argument("--report-splits", default="test,test_unseen", help="held-out splits to report on")
-    c.add_argument("--target-precision", type=float, default=0.95, help="precision a confident rank must reach")
-    c.add_argument("--top-k", type=int, default=10, help="neighbours per query (as the service uses)")
-    c.add_argument("--device", default=None)
-    c.set_defaults(func=_calibrate)

@@ -16,7 +16,7 @@ from typing import Iterator, Optional, Sequence
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.identifier import Identifier, Specimen
+from index.identifier import Identifier, Specimen
 from service.inputs import InputError, Limits, check_barcode, parse_fasta, parse_manifest, read_image, \
     safe_extract_images
 from service.models import Job, JobItem, utcnow

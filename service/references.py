@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from clibd.records import Record
 from index.snapshot import prune_snapshots
-from service.identifier import Identifier
+from index.identifier import Identifier
 from service.models import ReferenceRecord
 
 log = logging.getLogger(__name__)

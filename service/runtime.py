@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from service.db import make_engine, migrate, session_factory
-from service.identifier import Identifier
+from index.identifier import Identifier
 from service.references import ReferenceSync
 from service.settings import Settings
 

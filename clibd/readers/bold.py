@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, Optional
 
-from clibd.readers.tabular import iter_rows
+from clibd.readers.tabular import describe_columns, iter_rows
 from clibd.records import Record, clean
 
 _V4 = {"order": "order_name", "family": "family_name", "genus": "genus_name", "species": "species_name",
@@ -23,6 +23,9 @@ def read_bold(path: str | Path, marker: Optional[str] = "COI-5P") -> Iterator[Re
     cols: Optional[dict[str, str]] = None
     for row in iter_rows(path):
         if cols is None:
+            if "processid" not in row or not ({"order_name", "order"} & set(row)):
+                raise ValueError(f"{path}: not a BOLD export (needs processid and order/order_name); "
+                                 f"{describe_columns(path)}")
             cols = _V4 if "order_name" in row else _V5
             if "marker_codes" in row:
                 cols = {**cols, "marker": "marker_codes"}

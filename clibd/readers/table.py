@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, Optional
 
-from clibd.readers.tabular import iter_rows, read_header
+from clibd.readers.tabular import describe_columns, iter_rows, read_header
 from clibd.records import Record, clean
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -37,10 +37,11 @@ def read_table(path: str | Path, image_root: Optional[str | Path] = None) -> Ite
     path = Path(path)
     cols = resolve_columns(read_header(path))
     if "id" not in cols:
-        raise ValueError(f"{path}: no identifier column (one of {', '.join(ALIASES['id'])})")
+        raise ValueError(f"{path}: no identifier column (one of {', '.join(ALIASES['id'])}); "
+                         f"{describe_columns(path)}")
     if "dna" not in cols and "image" not in cols:
         raise ValueError(f"{path}: neither a DNA column ({', '.join(ALIASES['dna'])}) "
-                         f"nor an image column ({', '.join(ALIASES['image'])})")
+                         f"nor an image column ({', '.join(ALIASES['image'])}); {describe_columns(path)}")
     root = Path(image_root) if image_root is not None else path.parent
     for row in iter_rows(path):
         values = {name: clean(row.get(col)) for name, col in cols.items()}

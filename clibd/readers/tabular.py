@@ -18,14 +18,29 @@ def open_text(path: str | Path) -> IO[str]:
     return open(path, encoding="utf-8", errors="replace", newline="")
 
 
+DELIMITERS = ("\t", ";", ",")
+_NAMES = {"\t": "tab", ";": "semicolon", ",": "comma"}
+
+
 def sniff_delimiter(path: str | Path) -> str:
-    """Tab for .tsv files or a tab in the header line, else comma."""
-    name = Path(path).name.lower().removesuffix(".gz")
-    if name.endswith(".tsv") or name.endswith(".txt"):
-        return "\t"
+    """The delimiter that splits the header line into the most columns (tab, semicolon or comma; BOLD v5
+    exports come as semicolon CSV); a one-column header: tab for .tsv/.txt, else comma."""
     with open_text(path) as fh:
         header = fh.readline()
-    return "\t" if "\t" in header else ","
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # ties keep the order of DELIMITERS
+    if counts[best]:
+        return best
+    name = Path(path).name.lower().removesuffix(".gz")
+    return "\t" if name.endswith((".tsv", ".txt")) else ","
+
+
+def describe_columns(path: str | Path) -> str:
+    """The delimiter assumed for a file and the columns it then has, for error messages."""
+    delimiter = sniff_delimiter(path)
+    header = read_header(path)
+    shown = ", ".join(header[:12]) + (f", ... ({len(header)} in all)" if len(header) > 12 else "")
+    return f"read as {_NAMES[delimiter]}-separated, its columns are: {shown or '(none)'}"
 
 
 def read_header(path: str | Path) -> list[str]:

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from service.batching import MicroBatcher
-from service.identifier import Identifier
+from index.identifier import Identifier
 from service.runtime import NotConfiguredError, Runtime
 from service.security import check_key
 

@@ -1,4 +1,4 @@
-"""Percent identity from a real parasail alignment (what BOLD reports beside each hit)."""
+"""Percent identity over the overlap from a real edlib alignment (what BOLD reports beside each hit)."""
 import random
 
 import pytest
@@ -18,4 +18,4 @@ def test_percent_identity_counts_the_overlap_and_normalises_input():
     assert percent_identity(a, b) == pytest.approx(100 * 599 / 600)
     assert percent_identity(a, a[50:550]) == 100.0  # a shorter barcode inside a longer one: end gaps are free
     assert percent_identity(a.lower(), a.replace("T", "U")) == 100.0
-    assert percent_identity(a, _random_seq(600, 2)) < 80
+    assert percent_identity(a, _random_seq(600, 2)) is None  # unrelated: aligns no better than chance

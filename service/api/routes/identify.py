@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from service.api.deps import IdentifierDep, StateDep
 from service.api.metrics import IDENTIFICATIONS
-from service.identifier import mean_direction
+from index.identifier import mean_direction
 from service.inputs import parse_barcode_field, read_image
 from service.schemas import IdentifyResponse, Problem
 

@@ -4,8 +4,9 @@ import pytest
 
 from index.searcher import Neighbor
 from index.snapshot import KeyRecord
-from service.calibration import precision_threshold, youden_threshold
-from service.verdict import ModalityThresholds, Thresholds, fuse, modality_verdict
+from index.fitting import precision_threshold, youden_threshold
+from index.thresholds import Thresholds
+from index.verdict import ModalityThresholds, fuse, modality_verdict
 
 T = ModalityThresholds(confident={"order": 0.6, "family": 0.6, "genus": 0.6, "species": 0.6},
                        novel={"order": None, "family": None, "genus": 0.5, "species": 0.9})
@@ -58,7 +59,7 @@ def test_fused_novelty_needs_the_deciding_modality():
 
 
 def test_thresholds_round_trip_and_refuse_another_checkpoint(tmp_path):
-    from service.verdict import CalibrationMismatchError
+    from index.thresholds import CalibrationMismatchError
     Thresholds({"dna": T}, "abc", 0.95, {"n": 1}).save(tmp_path)
     back = Thresholds.load(tmp_path, "abc")
     assert back.by_modality["dna"] == T
@@ -86,13 +87,3 @@ def test_precision_threshold_is_the_least_score_reaching_the_target():
     lower = np.sort(scores[scores < t])[-50:]
     assert all(correct[scores >= c].mean() < 0.9 for c in lower)  # no lower cut reaches the target
     assert precision_threshold(scores, np.zeros(2000, bool), 0.9) is None
-
-
-def test_barcode_identity_rule_takes_over_from_similarity_when_fitted():
-    t = ModalityThresholds(confident=T.confident, novel=T.novel, novel_identity={"species": 97.0})
-    close = [_n("Musca domestica", 0.8), _n("Musca domestica", 0.79)]  # similarity alone would say: new species
-    assert modality_verdict(close, T).status == "novel"
-    assert modality_verdict(close, t, top_identity=99.5).status == "confident"
-    v = modality_verdict(close, t, top_identity=91.0)
-    assert v.status == "novel" and v.novel_at_rank == "species"
-    assert modality_verdict(close, t).status == "novel"  # no alignment: the similarity rule applies

@@ -13,11 +13,13 @@ from PIL import Image
 from clibd.checkpoint import checkpoint_hash
 from clibd.embedder import Embedder
 from clibd.taxonomy import RANKS
-from index.alignment import percent_identity
+from index.barcodes import DEFAULT_CANDIDATES, Hit
+from index.identity import IdentityBands, barcode_verdict
 from index.searcher import Neighbor, Searcher
-from index.update import add_records
 from index.snapshot import current_snapshot_dir
-from service.verdict import Thresholds, Verdict, fuse, modality_verdict
+from index.thresholds import Thresholds
+from index.update import add_records
+from index.verdict import Verdict, fuse, modality_verdict
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,11 @@ class Identifier:
     """Holds the embedder, the searcher and the thresholds; thread-safe for concurrent requests."""
 
     def __init__(self, embedder: Embedder, searcher: Searcher, thresholds: Optional[Thresholds],
-                 checkpoint_hash: str, index_root: Path) -> None:
+                 checkpoint_hash: str, index_root: Path, candidates: int = DEFAULT_CANDIDATES) -> None:
         self.embedder = embedder
         self.searcher = searcher
         self.thresholds = thresholds
+        self.candidates = candidates  # k-mer candidates aligned per barcode (besides the embedding's)
         self.checkpoint_hash = checkpoint_hash
         self.index_root = index_root
         self._encoder_lock = threading.Lock()  # one forward pass at a time; batching happens upstream
@@ -57,7 +60,8 @@ class Identifier:
         searcher = Searcher.open(index_root, chash)
         thresholds = Thresholds.load(index_root, chash)
         if thresholds is None:
-            log.warning("no calibration under %s: answers will be 'uncertain' (run `clibd calibrate`)", index_root)
+            log.warning("no calibration under %s: photo answers will be 'uncertain' and barcodes are judged by "
+                        "BOLD's identity bands (run `clibd calibrate`)", index_root)
         return cls(embedder, searcher, thresholds, chash, Path(index_root))
 
     def current_snapshot_id(self) -> str:
@@ -87,38 +91,37 @@ class Identifier:
         """Which key set a query modality searches: its own when the snapshot has it, else DNA keys."""
         return query_modality if query_modality in self.searcher.modalities else "dna"
 
-    @staticmethod
-    def _neighbor_json(n: Neighbor, identity: Optional[float]) -> dict:
-        r = n.record
-        item = {"reference_id": r.id, "processid": r.id, "bin": r.bin, "modality": r.modality,
-                "similarity": round(n.similarity, 6), **{rank: r.label(rank) for rank in RANKS},
-                "has_image": bool(r.image)}
-        if identity is not None:
-            item["percent_identity"] = round(identity, 2)
-        return item
+    @property
+    def bands(self) -> IdentityBands:
+        """The barcode identity bands in force: calibrated, else BOLD's."""
+        return self.thresholds.barcode if self.thresholds and self.thresholds.barcode else IdentityBands()
 
     def answer(self, vectors: dict[str, np.ndarray], dna: Optional[str], top_k: int,
                restrict_to: Optional[str] = None) -> dict:
-        """The full answer for one specimen from its query vectors (one per query modality)."""
+        """The full answer for one specimen from its query vectors (one per query modality) and its barcode."""
         verdicts: dict[str, Verdict] = {}
-        evidence: list[tuple[Neighbor, Optional[float]]] = []
+        shown: list[dict] = []
         for modality, vec in vectors.items():
             neighbors = self.searcher.search(vec[None, :], top_k, self.key_modality(modality), restrict_to)[0]
-            t = self.thresholds.by_modality.get(modality) if self.thresholds else None
-            identities = identities_of(dna, neighbors) if modality == "dna" else [None] * len(neighbors)
-            known = [i for i in identities if i is not None]
-            verdicts[modality] = modality_verdict(neighbors, t, max(known) if known else None)
-            evidence += list(zip(neighbors, identities))
+            if modality == "dna" and dna:
+                hits = self.searcher.barcode_hits(dna, self.candidates, neighbors)
+                if restrict_to is not None:
+                    hits = [h for h in hits if restrict_to.lower() in _names(h.record)]
+                verdicts[modality] = barcode_verdict(hits, self.bands)
+                shown += [_hit_json(h) for h in hits[:top_k]]
+            else:
+                t = self.thresholds.by_modality.get(modality) if self.thresholds else None
+                verdicts[modality] = modality_verdict(neighbors, t)
+                shown += [_neighbor_json(n) for n in neighbors]
         fused = fuse(verdicts)
-        seen, merged = set(), []
-        for n, identity in sorted(evidence, key=lambda e: -e[0].similarity):
-            if (n.record.id, n.record.modality) not in seen:
-                seen.add((n.record.id, n.record.modality))
-                merged.append((n, identity))
-        neighbors = [self._neighbor_json(n, identity) for n, identity in merged[:top_k]]
-        return {"identification": darwin_core(fused, neighbors), "ranks": ranks_json(fused),
+        seen, neighbors_out = set(), []
+        for item in shown:
+            if (item["reference_id"], item["modality"]) not in seen:
+                seen.add((item["reference_id"], item["modality"]))
+                neighbors_out.append(item)
+        return {"identification": darwin_core(fused, neighbors_out), "ranks": ranks_json(fused),
                 "per_modality": {m: verdict_json(v) for m, v in verdicts.items()},
-                "decided_by": fused.decided_by, "neighbors": neighbors, "provenance": self.provenance()}
+                "decided_by": fused.decided_by, "neighbors": neighbors_out, "provenance": self.provenance()}
 
     def identify(self, specimens: Sequence[Specimen], top_k: int, restrict_to: Optional[str] = None) -> list[dict]:
         """Answers for many specimens, embedding all their images and barcodes in batches."""
@@ -143,20 +146,34 @@ class Identifier:
         snap = self.searcher.snapshot
         return {"model": snap.manifest.get("model"), "checkpoint_hash": self.checkpoint_hash,
                 "snapshot_id": snap.id, "index_size": {m: self.searcher.size(m) for m in self.searcher.modalities},
-                "thresholds": _thresholds_json(self.thresholds)}
+                "thresholds": _thresholds_json(self.thresholds, self.bands)}
 
 
-def identities_of(dna: Optional[str], neighbors: list[Neighbor]) -> list[Optional[float]]:
-    """Percent identity of a barcode with each neighbour's barcode (None where either is missing)."""
-    return [percent_identity(dna, n.record.dna) if dna and n.record.dna else None for n in neighbors]
+def _names(record) -> set[str]:
+    return {(record.label(rank) or "").lower() for rank in RANKS}
 
 
-def _thresholds_json(t: Optional[Thresholds]) -> Optional[dict]:
-    if t is None:
-        return None
-    return {"target_precision": t.target_precision,
-            **{m: {"confident": mt.confident, "novel": mt.novel, "novel_identity": mt.novel_identity}
-               for m, mt in t.by_modality.items()}}
+def _record_json(r) -> dict:
+    return {"reference_id": r.id, "processid": r.id, "bin": r.bin, "modality": r.modality,
+            **{rank: r.label(rank) for rank in RANKS}, "has_image": bool(r.image)}
+
+
+def _neighbor_json(n: Neighbor) -> dict:
+    return {**_record_json(n.record), "similarity": round(n.similarity, 6), "percent_identity": None}
+
+
+def _hit_json(h: Hit) -> dict:
+    return {**_record_json(h.record), "similarity": None if h.similarity is None else round(h.similarity, 6),
+            "percent_identity": round(h.identity, 2), "overlap": h.overlap}
+
+
+def _thresholds_json(t: Optional[Thresholds], bands: IdentityBands) -> dict:
+    out: dict = {"barcode_bands": {"confident": bands.confident, "novel": bands.novel, "near": bands.near,
+                                   "consensus": bands.consensus, "source": bands.source}}
+    if t is not None:
+        out["target_precision"] = t.target_precision
+        out.update({m: {"confident": mt.confident, "novel": mt.novel} for m, mt in t.by_modality.items()})
+    return out
 
 
 def ranks_json(v: Verdict) -> dict:
@@ -170,6 +187,7 @@ def verdict_json(v: Verdict) -> dict:
     """One modality's answer."""
     return {"status": v.status, "deepest_rank": v.deepest, "novel_at_rank": v.novel_at_rank,
             "top_similarity": None if v.top_similarity is None else round(v.top_similarity, 6),
+            "top_identity": None if v.top_identity is None else round(v.top_identity, 2),
             "ranks": ranks_json(v)}
 
 
@@ -187,11 +205,14 @@ def darwin_core(v: Verdict, neighbors: list[dict]) -> dict:
 
 def remarks(v: Verdict) -> str:
     """A sentence a person can read."""
+    closest = "" if v.top_identity is None else f" (closest reference barcode: {v.top_identity:.1f}% identity)"
     if v.status == "novel" and v.deepest:
         return (f"likely a new {v.novel_at_rank} of {v.deepest} {v.ranks[v.deepest].label}: no reference "
-                f"{v.novel_at_rank} is close enough")
+                f"{v.novel_at_rank} is close enough{closest}")
     if v.status == "confident":
         return f"confident to species ({v.ranks['species'].label})"
     if v.deepest:
-        return f"confident to {v.deepest} ({v.ranks[v.deepest].label}); deeper ranks uncertain"
-    return "uncertain at every rank" if any(c.label for c in v.ranks.values()) else "no reference keys matched"
+        return f"confident to {v.deepest} ({v.ranks[v.deepest].label}); deeper ranks uncertain{closest}"
+    if any(c.label for c in v.ranks.values()):
+        return f"uncertain at every rank{closest}"
+    return "no reference matched (no reference barcode overlaps this one enough to compare)"

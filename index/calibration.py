@@ -1,12 +1,11 @@
 """`clibd calibrate`: fit the confident/novel thresholds on validation queries and report them on held-out ones.
 
-Novelty at rank r is fitted on queries whose taxon above r is among the references: those whose rank-r taxon is
-present too against those whose rank-r taxon is absent, on the nearest key's similarity and, for barcodes, on the
-best percent identity of a real alignment with the neighbours (balanced accuracy); the identity rule is used for
-barcodes where it could be fitted.
-Confidence at rank r is the least label score at which the answers reaching it are right with the target
-precision. A rank with no absent taxa to learn from gets no novelty threshold, one whose precision target cannot
-be met gets no confidence threshold; both are reported as such, not guessed.
+Photos: novelty at rank r is fitted on queries whose taxon above r is among the references — those whose rank-r
+taxon is present too against those whose rank-r taxon is absent — on the nearest key's similarity (balanced
+accuracy); confidence at rank r is the least label score at which answers are right with the target precision.
+A rank with no absent taxa to learn from gets no novelty threshold, one whose precision target cannot be met
+gets no confidence threshold; both are reported as such, not guessed.
+Barcodes: the identity bands of `index.identity.fit_bands`, on the alignment hits of the same queries.
 """
 from __future__ import annotations
 
@@ -18,11 +17,12 @@ import numpy as np
 from clibd.preprocess import load_image
 from clibd.records import Record
 from clibd.taxonomy import RANKS
+from index.fitting import precision_threshold, youden_threshold
+from index.identifier import Identifier
+from index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
 from index.searcher import Neighbor
-from service.identifier import Identifier, identities_of
-from service.verdict import ModalityThresholds, Thresholds, Verdict, fuse, is_absent, modality_verdict
-
-MIN_SUPPORT = 10
+from index.thresholds import Thresholds
+from index.verdict import ModalityThresholds, Verdict, fuse, is_absent, modality_verdict
 
 
 @dataclass
@@ -32,7 +32,6 @@ class QueryOutcome:
     record: Record
     neighbors: list[Neighbor]
     present: dict[str, bool]
-    top_identity: Optional[float] = None
 
 
 def _query_vectors(identifier: Identifier, records: Sequence[Record], modality: str) -> tuple[list[Record], np.ndarray]:
@@ -59,60 +58,30 @@ def outcomes(identifier: Identifier, records: Sequence[Record], modality: str, t
         if name not in present_cache:
             present_cache[name] = identifier.searcher.has_taxon(name)
         return present_cache[name]
-    out = []
-    for r, n in zip(recs, found):
-        ids = [i for i in identities_of(r.dna, n) if i is not None] if modality == "dna" else []
-        out.append(QueryOutcome(r, n, {rank: present(r.label(rank)) for rank in RANKS}, max(ids) if ids else None))
-    return out
+    return [QueryOutcome(r, n, {rank: present(r.label(rank)) for rank in RANKS}) for r, n in zip(recs, found)]
 
 
-def youden_threshold(positive: Sequence[float], negative: Sequence[float]) -> Optional[float]:
-    """The similarity that best separates present (>=) from absent (<), by TPR + TNR; None without both."""
-    if len(positive) == 0 or len(negative) == 0:
-        return None
-    pos, neg = np.sort(np.asarray(positive)), np.sort(np.asarray(negative))
-    candidates = np.unique(np.concatenate([pos, neg]))
-    tpr = 1.0 - np.searchsorted(pos, candidates, side="left") / len(pos)
-    tnr = np.searchsorted(neg, candidates, side="left") / len(neg)
-    return float(candidates[int(np.argmax(tpr + tnr))])
-
-
-def precision_threshold(scores: Sequence[float], correct: Sequence[bool], target: float) -> Optional[float]:
-    """The least score at which answers scoring at least that are right with precision >= target."""
-    if len(scores) == 0:
-        return None
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    s, c = np.asarray(scores)[order], np.asarray(correct, dtype=float)[order]
-    precision = np.cumsum(c) / np.arange(1, len(c) + 1)
-    best = None
-    for i in range(len(s)):
-        if i + 1 >= MIN_SUPPORT and precision[i] >= target and (i + 1 == len(s) or s[i + 1] < s[i]):
-            best = float(s[i])
-    return best
+def barcode_outcomes(identifier: Identifier, items: list[QueryOutcome]) -> list[BarcodeOutcome]:
+    """The alignment hits of barcode queries (k-mer candidates united with their embedding neighbours)."""
+    return [BarcodeOutcome(identifier.searcher.barcode_hits(q.record.dna, identifier.candidates, q.neighbors),
+                           q.record, q.present) for q in items]
 
 
 def fit_modality(items: list[QueryOutcome], target: float) -> ModalityThresholds:
-    """Thresholds of one query modality from its validation outcomes."""
+    """Thresholds of one embedding query modality from its validation outcomes."""
     novel: dict[str, Optional[float]] = {}
-    novel_identity: dict[str, Optional[float]] = {}
     confident: dict[str, Optional[float]] = {}
     scored = [(q, modality_verdict(q.neighbors, None)) for q in items if q.neighbors]  # rank-independent
     for i, rank in enumerate(RANKS):
-        parent_known = [q for q in items if i == 0 or q.present[RANKS[i - 1]]]
-        sims_present = [q.neighbors[0].similarity for q in parent_known if q.neighbors and q.present[rank]]
-        sims_absent = [q.neighbors[0].similarity for q in parent_known if q.neighbors and not q.present[rank]]
-        novel[rank] = youden_threshold(sims_present, sims_absent)
-        novel_identity[rank] = youden_threshold(
-            [q.top_identity for q in parent_known if q.top_identity is not None and q.present[rank]],
-            [q.top_identity for q in parent_known if q.top_identity is not None and not q.present[rank]])
-        rule = ModalityThresholds({}, novel, novel_identity)
-        passing = [(q, v) for q, v in scored
-                   if not is_absent(q.neighbors[0].similarity, rule, rank, q.top_identity)]
-        scores = [v.ranks[rank].score for _, v in passing]
+        parent_known = [q for q in items if q.neighbors and (i == 0 or q.present[RANKS[i - 1]])]
+        novel[rank] = youden_threshold([q.neighbors[0].similarity for q in parent_known if q.present[rank]],
+                                       [q.neighbors[0].similarity for q in parent_known if not q.present[rank]])
+        rule = ModalityThresholds({}, novel)
+        passing = [(q, v) for q, v in scored if not is_absent(q.neighbors[0].similarity, rule, rank)]
         correct = [v.ranks[rank].label is not None and v.ranks[rank].label == q.record.label(rank)
                    for q, v in passing]
-        confident[rank] = precision_threshold(scores, correct, target)
-    return ModalityThresholds(confident=confident, novel=novel, novel_identity=novel_identity)
+        confident[rank] = precision_threshold([v.ranks[rank].score for _, v in passing], correct, target)
+    return ModalityThresholds(confident=confident, novel=novel)
 
 
 def _deepest_present(present: dict[str, bool]) -> Optional[str]:
@@ -147,40 +116,49 @@ def report(verdicts: list[Verdict], records: list[Record], presents: list[dict[s
                                          if seen else None)}
 
 
-def evaluate_split(identifier: Identifier, thresholds: Thresholds, records: Sequence[Record],
-                   top_k: int) -> dict[str, dict]:
-    """The report per query modality, and fused for specimens that have both."""
-    per: dict[str, dict[str, QueryOutcome]] = {}
-    out = {}
+def _verdicts(identifier: Identifier, thresholds: Thresholds, records: Sequence[Record],
+              top_k: int) -> dict[str, dict[str, tuple[Verdict, Record, dict[str, bool]]]]:
+    """Per query modality and record id: the verdict under `thresholds`, the truth and what is referenced."""
+    out: dict[str, dict] = {}
     for modality in ("dna", "image"):
         items = outcomes(identifier, records, modality, top_k)
         if not items:
             continue
-        per[modality] = {q.record.id: q for q in items}
-        t = thresholds.by_modality.get(modality)
-        out[modality] = report([modality_verdict(q.neighbors, t, q.top_identity) for q in items],
-                               [q.record for q in items],
-                               [q.present for q in items])
+        if modality == "dna":
+            bands = thresholds.barcode or IdentityBands()
+            vs = [barcode_verdict(b.hits, bands) for b in barcode_outcomes(identifier, items)]
+        else:
+            vs = [modality_verdict(q.neighbors, thresholds.by_modality.get(modality)) for q in items]
+        out[modality] = {q.record.id: (v, q.record, q.present) for q, v in zip(items, vs)}
+    return out
+
+
+def evaluate_split(identifier: Identifier, thresholds: Thresholds, records: Sequence[Record],
+                   top_k: int) -> dict[str, dict]:
+    """The report per query modality, and fused for specimens that have both."""
+    per = _verdicts(identifier, thresholds, records, top_k)
+    out = {m: report(*map(list, zip(*rows.values()))) for m, rows in per.items()}
     if len(per) == 2:
         both = [i for i in per["dna"] if i in per["image"]]
-        vs = [fuse({m: modality_verdict(per[m][i].neighbors, thresholds.by_modality.get(m), per[m][i].top_identity)
-                    for m in per})
-              for i in both]
-        out["image+dna"] = report(vs, [per["dna"][i].record for i in both], [per["dna"][i].present for i in both])
+        out["image+dna"] = report([fuse({m: per[m][i][0] for m in per}) for i in both],
+                                  [per["dna"][i][1] for i in both], [per["dna"][i][2] for i in both])
     return out
 
 
 def calibrate(identifier: Identifier, fit_records: Sequence[Record], target_precision: float = 0.95,
               top_k: int = 10) -> Thresholds:
     """Fit thresholds per query modality on validation records (seen and unseen species)."""
-    by_modality, counts = {}, {}
+    by_modality, counts, bands = {}, {}, None
     for modality in ("dna", "image"):
         items = outcomes(identifier, fit_records, modality, top_k)
-        if items:
+        if not items:
+            continue
+        counts[modality] = {"queries": len(items), "species_absent": sum(not q.present["species"] for q in items)}
+        if modality == "dna":
+            bands = fit_bands(barcode_outcomes(identifier, items), target_precision)
+        else:
             by_modality[modality] = fit_modality(items, target_precision)
-            counts[modality] = {"queries": len(items),
-                                "species_absent": sum(not q.present["species"] for q in items)}
-    if not by_modality:
+    if not counts:
         raise ValueError("no validation records with a barcode or an image to calibrate on")
     return Thresholds(by_modality, identifier.checkpoint_hash, target_precision,
-                      {"snapshot_id": identifier.searcher.snapshot.id, "top_k": top_k, "counts": counts})
+                      {"snapshot_id": identifier.searcher.snapshot.id, "top_k": top_k, "counts": counts}, bands)

@@ -1,0 +1,100 @@
+"""Barcode evidence: candidate references from shared k-mers (and the embedding), each aligned for real.
+
+`BarcodeIndex` belongs to a snapshot: the distinct barcodes of its DNA keys, which key positions carry each,
+and their `KmerIndex`. `align_hits` turns candidate barcodes into `Hit`s, best identity first; a reference
+whose barcode covers another stretch of COI than the query is never a hit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from clibd.dna_tokenizer import try_normalize
+from index.alignment import Alignment, align
+from index.kmers import KmerConfig, KmerIndex, distinct_sequences
+
+KMER_FILE = "dna.kmers.npz"
+DEFAULT_CANDIDATES = 32
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A reference key whose barcode aligns with the query: identity (%) over the overlap, and the
+    embedding similarity when the key was also an embedding neighbour."""
+
+    record: object
+    identity: float
+    overlap: int
+    similarity: Optional[float] = None
+
+
+class BarcodeIndex:
+    """The distinct barcodes of a key set, which keys carry each, and their k-mer candidate index."""
+
+    def __init__(self, sequences: list[str], owner: np.ndarray, kmers: KmerIndex) -> None:
+        self.sequences = sequences
+        self.owner = owner  # key position -> distinct barcode (-1: the key has no usable barcode)
+        self.kmers = kmers
+        order = np.argsort(owner, kind="stable")
+        order = order[owner[order] >= 0]
+        self._members = order  # key positions grouped by distinct barcode
+        self._starts = np.searchsorted(owner[order], np.arange(len(sequences) + 1))
+
+    @staticmethod
+    def _distinct(dnas: Sequence[Optional[str]]) -> tuple[list[str], np.ndarray]:
+        normal = [try_normalize(d) for d in dnas]
+        present = [i for i, s in enumerate(normal) if s]
+        sequences, owner_present = distinct_sequences(normal[i] for i in present)
+        owner = np.full(len(dnas), -1, np.int64)
+        owner[present] = owner_present
+        return sequences, owner
+
+    @classmethod
+    def build(cls, dnas: Sequence[Optional[str]], config: KmerConfig = KmerConfig(),
+              progress: bool = False) -> "BarcodeIndex":
+        """Index the barcodes of keys (position i of `dnas` is key i; None or invalid: not searchable)."""
+        sequences, owner = cls._distinct(dnas)
+        return cls(sequences, owner, KmerIndex.build(sequences, config, progress))
+
+    @classmethod
+    def load(cls, folder: str | Path, dnas: Sequence[Optional[str]]) -> "BarcodeIndex":
+        """Read the k-mer index a snapshot folder holds, or build it when the snapshot predates it."""
+        path = Path(folder) / KMER_FILE
+        sequences, owner = cls._distinct(dnas)
+        if path.exists():
+            kmers = KmerIndex.load(path)
+            if kmers.n_targets == len(sequences):
+                return cls(sequences, owner, kmers)
+        return cls(sequences, owner, KmerIndex.build(sequences))
+
+    def save(self, folder: str | Path) -> None:
+        """Write the k-mer index into a snapshot folder (the barcodes are in the key records)."""
+        self.kmers.save(Path(folder) / KMER_FILE)
+
+    def members(self, distinct: int) -> np.ndarray:
+        """The key positions carrying one distinct barcode."""
+        return self._members[self._starts[distinct]:self._starts[distinct + 1]]
+
+    def candidates(self, sequence: str, n: int) -> list[int]:
+        """The `n` distinct barcodes sharing the most rare k-mers with the query, best first."""
+        found, _ = self.kmers.search(sequence, n)
+        return [int(i) for i in found]
+
+
+def align_hits(query: str, candidates: Iterable[tuple[object, str, Optional[float]]]) -> list[Hit]:
+    """Align the query with each candidate (record, barcode, embedding similarity) — every distinct
+    barcode once — and return the comparable ones as hits, best identity first (then similarity)."""
+    done: dict[str, Optional[Alignment]] = {}
+    hits = []
+    for record, barcode, similarity in candidates:
+        if barcode not in done:
+            done[barcode] = align(query, barcode)
+        a = done[barcode]
+        if a is not None:
+            hits.append(Hit(record, a.identity, a.overlap, similarity))
+    hits.sort(key=lambda h: (-h.identity, -(h.similarity if h.similarity is not None else -2.0)))
+    return hits
+

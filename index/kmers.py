@@ -1,0 +1,155 @@
+"""`KmerIndex`: the barcode candidate index — which references share the most k-mers with a query.
+
+What vsearch and usearch do with their k-mer prefilter, made cheap enough for millions of references:
+k-mers are 2-bit packed, only those whose hash falls in one of `sample` buckets are indexed (the same
+k-mers are kept in every sequence, so two similar barcodes keep the same ones), identical reference
+barcodes are indexed once, and the postings are one sorted array (CSR) searched with numpy. A reference
+is a candidate when it shares k-mers with the query anywhere, whatever stretch of COI each covers, so
+candidates do not depend on the embedding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+_LOOKUP = np.full(256, 255, np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    _LOOKUP[_b] = _i
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_CHUNK = 20_000  # sequences encoded at once (bounds the memory of the packed windows)
+
+
+@dataclass(frozen=True)
+class KmerConfig:
+    """k-mer length (<= 16) and the sampling: one k-mer in `sample` (by hash) is indexed and searched."""
+
+    k: int = 12
+    sample: int = 2
+
+
+def kmer_codes(sequences: Sequence[str], config: KmerConfig,
+               progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct sampled k-mer codes of each sequence, as (codes, owner) arrays sorted by owner then code."""
+    codes_out, owners_out = [], []
+    for start in tqdm(range(0, len(sequences), _CHUNK), desc="k-mer index", unit="chunk", disable=not progress):
+        chunk = sequences[start:start + _CHUNK]
+        c, o = _chunk_codes(chunk, config)
+        codes_out.append(c)
+        owners_out.append(o + start)
+    if not codes_out:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(codes_out), np.concatenate(owners_out)
+
+
+def _chunk_codes(sequences: Sequence[str], config: KmerConfig) -> tuple[np.ndarray, np.ndarray]:
+    k = config.k
+    joined = "|".join(sequences).encode("ascii", "replace")
+    bases = _LOOKUP[np.frombuffer(joined, np.uint8)]
+    lengths = np.fromiter((len(s) for s in sequences), np.int64, len(sequences))
+    if len(bases) < k:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    n = len(bases) - k + 1
+    codes = np.zeros(n, np.int64)
+    for j in range(k):  # rolling 2-bit packing, one pass per position in the k-mer
+        codes = (codes << 2) | (bases[j:j + n] & 3)
+    bad = np.concatenate([[0], np.cumsum(bases == 255)])
+    valid = (bad[k:] - bad[:n]) == 0  # no separator, no ambiguity code inside
+    codes = codes[valid]
+    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
+    owner = np.searchsorted(starts, np.flatnonzero(valid), side="right") - 1
+    if config.sample > 1:
+        keep = ((codes.astype(np.uint64) * _GOLDEN) >> np.uint64(40)) % np.uint64(config.sample) == 0
+        codes, owner = codes[keep], owner[keep]
+    key = np.unique((owner << 32) | codes)  # one per (sequence, k-mer), sorted by sequence then code
+    return key & 0xFFFFFFFF, key >> 32
+
+
+class KmerIndex:
+    """Sampled k-mer postings over distinct reference barcodes; `search` ranks them by shared k-mers."""
+
+    budget = 50_000  # postings gathered per query (rarest k-mers first)
+    min_kmers = 16  # ... but never fewer k-mers than this
+
+    def __init__(self, config: KmerConfig, codes: np.ndarray, offsets: np.ndarray, targets: np.ndarray,
+                 n_targets: int) -> None:
+        self.config = config
+        self.codes = codes  # distinct k-mer codes, sorted
+        self.offsets = offsets  # postings of codes[i] are targets[offsets[i]:offsets[i+1]]
+        self.targets = targets
+        self.n_targets = n_targets
+
+    @classmethod
+    def build(cls, sequences: Sequence[str], config: KmerConfig = KmerConfig(),
+              progress: bool = False) -> "KmerIndex":
+        """Index distinct normalised barcodes (position i of `sequences` is target i)."""
+        codes, owner = kmer_codes(sequences, config, progress)
+        key = (codes << 32) | owner  # one sort orders postings by k-mer, then by target
+        del codes, owner
+        key.sort()
+        distinct, starts = np.unique(key >> 32, return_index=True)
+        offsets = np.append(starts, len(key)).astype(np.int64)
+        targets = (key & 0xFFFFFFFF).astype(np.int32)
+        return cls(config, distinct, offsets, targets, len(sequences))
+
+    def shared_counts(self, sequence: str) -> tuple[np.ndarray, np.ndarray]:
+        """The targets sharing the query's rarest sampled k-mers, and how many of them each shares.
+
+        k-mers are taken rarest first until `budget` postings are gathered: a k-mer common to half an order
+        says nothing about which reference is closest, while the rare ones (a species', a population's)
+        are what tell conspecifics apart; this bounds the work per query however many references there are.
+        """
+        q, _ = _chunk_codes([sequence], self.config)
+        if not len(q) or not len(self.codes):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos = np.minimum(np.searchsorted(self.codes, q), len(self.codes) - 1)
+        pos = pos[self.codes[pos] == q]
+        if not len(pos):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        lo, hi = self.offsets[pos], self.offsets[pos + 1]
+        sizes = hi - lo
+        order = np.argsort(sizes, kind="stable")
+        within = np.cumsum(sizes[order]) <= self.budget
+        within[:self.min_kmers] = True
+        take = order[within]
+        lo, sizes = lo[take], sizes[take]
+        total = int(sizes.sum())
+        gather = np.repeat(lo - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(total)
+        hits = self.targets[gather]
+        if total * 8 > self.n_targets:
+            counts = np.bincount(hits, minlength=self.n_targets)
+            found = np.flatnonzero(counts)
+            return found, counts[found]
+        return np.unique(hits, return_counts=True)
+
+    def search(self, sequence: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to `n` targets sharing the most sampled k-mers with `sequence`, most first (ties by position)."""
+        found, counts = self.shared_counts(sequence)
+        if len(found) > n:
+            top = np.argpartition(-counts, n - 1)[:n]
+            found, counts = found[top], counts[top]
+        order = np.lexsort((found, -counts))
+        return found[order], counts[order]
+
+    def save(self, path: str | Path) -> None:
+        """Write the index as one .npz file."""
+        with open(path, "wb") as fh:
+            np.savez(fh, k=self.config.k, sample=self.config.sample, codes=self.codes, offsets=self.offsets,
+                     targets=self.targets, n_targets=self.n_targets)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "KmerIndex":
+        """Read an index written by `save`."""
+        with np.load(path) as z:
+            return cls(KmerConfig(int(z["k"]), int(z["sample"])), z["codes"], z["offsets"], z["targets"],
+                       int(z["n_targets"]))
+
+
+def distinct_sequences(sequences: Iterable[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct barcodes in first-seen order, and for each input the position of its distinct barcode."""
+    first: dict[str, int] = {}
+    owner = [first.setdefault(s, len(first)) for s in sequences]
+    return list(first), np.asarray(owner, np.int64)

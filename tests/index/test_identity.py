@@ -1,0 +1,63 @@
+"""Barcode answers from alignment hits: identity bands, consensus, novelty, and fitting the bands."""
+import random
+
+import pytest
+
+from index.barcodes import Hit
+from index.identity import BOLD_BANDS, BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
+from index.snapshot import KeyRecord
+
+
+def _hit(species, identity, genus=None, family="Muscidae"):
+    genus = genus or species.split()[0]
+    return Hit(KeyRecord(id=f"{species}-{identity}", modality="dna", order="Diptera", family=family,
+                         genus=genus, species=species), identity, 600)
+
+
+def test_close_consistent_hits_are_confident_to_species():
+    v = barcode_verdict([_hit("Musca domestica", 99.8), _hit("Musca domestica", 99.5),
+                         _hit("Musca autumnalis", 93.0)], IdentityBands())
+    assert v.status == "confident" and v.ranks["species"].label == "Musca domestica"
+    assert v.top_identity == 99.8 and v.ranks["species"].score == 1.0
+
+
+def test_below_the_species_band_with_a_known_genus_is_a_new_species_of_that_genus():
+    v = barcode_verdict([_hit("Musca domestica", 95.5), _hit("Musca autumnalis", 95.2)], IdentityBands())
+    assert v.status == "novel" and v.novel_at_rank == "species" and v.deepest == "genus"
+    assert v.ranks["genus"].label == "Musca" and not v.ranks["species"].confident
+
+
+def test_two_species_equally_close_are_not_confident_at_species():
+    hits = [_hit("Musca domestica", 99.0), _hit("Musca autumnalis", 99.0), _hit("Musca autumnalis", 98.8),
+            _hit("Musca domestica", 98.9)]
+    v = barcode_verdict(hits, IdentityBands())
+    assert v.status == "uncertain" and v.deepest == "genus" and v.ranks["species"].score == 0.5
+
+
+def test_a_barcode_with_no_close_reference_is_confident_at_no_rank():
+    v = barcode_verdict([_hit("Musca domestica", 72.0)], IdentityBands())
+    assert v.deepest is None and v.status == "uncertain"
+    assert not any(c.confident for c in v.ranks.values())
+    empty = barcode_verdict([], IdentityBands())
+    assert empty.deepest is None and empty.ranks["species"].label is None and empty.top_identity is None
+
+
+def test_fitted_bands_separate_present_from_absent_species():
+    rng = random.Random(0)
+    items = []
+    for i in range(200):  # present species: their best hit is conspecific at 98.5-100 %
+        ident = rng.uniform(98.5, 100)
+        items.append(BarcodeOutcome([_hit("Musca domestica", ident)], _hit("Musca domestica", 0).record,
+                                    {"order": True, "family": True, "genus": True, "species": True}))
+    for i in range(200):  # absent species of a known genus: best hit is a congener at 90-97.5 %
+        ident = rng.uniform(90, 97.5)
+        items.append(BarcodeOutcome([_hit("Musca domestica", ident)], _hit("Musca nova", 0).record,
+                                    {"order": True, "family": True, "genus": True, "species": False}))
+    bands = fit_bands(items, 0.95)
+    assert 97.5 < bands.novel["species"] < 98.6 and bands.source["species"] == "fitted"
+    assert bands.confident["species"] >= bands.novel["species"]
+    assert bands.novel["order"] == BOLD_BANDS["order"]  # nothing absent at order: BOLD's band, and it says so
+    assert "bold-default" in bands.source["order"]
+    v = barcode_verdict([_hit("Musca domestica", 97.9)], bands)
+    assert v.status == "novel" and v.ranks["genus"].label == "Musca"
+    assert barcode_verdict([_hit("Musca domestica", 98.9)], bands).status == "confident"
