@@ -84,6 +84,20 @@ class BarcodeIndex:
         return [int(i) for i in found]
 
 
+def candidate_pool(index: BarcodeIndex, records: Sequence, sequence: str, n: int,
+                   removed: frozenset = frozenset(), similarity: Optional[dict] = None) -> list[tuple]:
+    """(record, barcode, embedding similarity) for the keys carrying the query's `n` k-mer candidates, less
+    removed ids; `similarity` maps (id, modality) of embedding neighbours to their cosine and is consumed."""
+    similarity = {} if similarity is None else similarity
+    pool = []
+    for distinct in index.candidates(sequence, n * (2 if removed else 1)):
+        for pos in index.members(distinct):
+            rec = records[pos]
+            if rec.id not in removed:
+                pool.append((rec, index.sequences[distinct], similarity.pop((rec.id, "dna"), None)))
+    return pool
+
+
 def align_hits(query: str, candidates: Iterable[tuple[object, str, Optional[float]]]) -> list[Hit]:
     """Align the query with each candidate (record, barcode, embedding similarity) — every distinct
     barcode once — and return the comparable ones as hits, best identity first (then similarity)."""

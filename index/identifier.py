@@ -108,7 +108,8 @@ class Identifier:
                 if restrict_to is not None:
                     hits = [h for h in hits if restrict_to.lower() in _names(h.record)]
                 verdicts[modality] = barcode_verdict(hits, self.bands)
-                shown += [_hit_json(h) for h in hits[:top_k]]
+                # no barcode aligns (e.g. inside a restricted taxon): the embedding neighbours are still shown
+                shown += [_hit_json(h) for h in hits[:top_k]] if hits else [_neighbor_json(n) for n in neighbors]
             else:
                 t = self.thresholds.by_modality.get(modality) if self.thresholds else None
                 verdicts[modality] = modality_verdict(neighbors, t)

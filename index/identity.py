@@ -7,7 +7,9 @@ them). Below the next rank's novelty band the specimen is `novel` there ("new sp
 hit inside the order band nothing is confident; with no overlapping reference there is no answer at all.
 
 Bands are fitted per reference set by `clibd calibrate` (`fit_bands`); until then BOLD's ID-engine bands
-(97 / 95 / 90 / 85 % for species / genus / family / order) apply, and the answer says so.
+(97 / 95 / 90 / 85 % for species / genus / family / order) apply to confident labels and 97% to new species,
+and the answer says so. The label at a rank is the best hit's (majority among hits tied at the best identity),
+as an alignment search reports it; the consensus decides only whether it is confident.
 """
 from __future__ import annotations
 
@@ -15,12 +17,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+import numpy as np
+
 from clibd.taxonomy import RANKS
 from index.barcodes import Hit
-from index.fitting import precision_threshold, youden_threshold
+from index.fitting import precision_threshold
 from index.verdict import RankCall, Verdict, next_rank, status_of
 
 BOLD_BANDS = {"order": 85.0, "family": 90.0, "genus": 95.0, "species": 97.0}
+# Until fitted, only "new species" is claimed (below 97%, the usual rule); a congeneric species is often less
+# than 95% identical, so BOLD's genus band says nothing about a new genus.
+DEFAULT_NOVEL = {"order": None, "family": None, "genus": None, "species": 97.0}
+MAX_FALSE_NOVEL = 0.05
 
 
 @dataclass
@@ -29,7 +37,7 @@ class IdentityBands:
     absent; how close to the best a hit must be to vote, the share its label needs, and where each came from."""
 
     confident: dict[str, Optional[float]] = field(default_factory=lambda: dict(BOLD_BANDS))
-    novel: dict[str, Optional[float]] = field(default_factory=lambda: dict(BOLD_BANDS))
+    novel: dict[str, Optional[float]] = field(default_factory=lambda: dict(DEFAULT_NOVEL))
     near: float = 1.0
     consensus: float = 0.7
     source: dict[str, str] = field(default_factory=lambda: {r: "bold-default" for r in RANKS})
@@ -55,7 +63,11 @@ def barcode_verdict(hits: Sequence[Hit], bands: IdentityBands) -> Verdict:
     top = hits[0].identity if hits else None
     similarity = next((h.similarity for h in hits if h.similarity is not None), None)
     votes = {rank: rank_votes(hits, rank, bands.near) for rank in RANKS}
-    best = {rank: votes[rank][0] if votes[rank] else (None, 0.0) for rank in RANKS}
+    best = {}
+    for rank in RANKS:
+        tied = rank_votes(hits, rank, 0.0)  # the labels of the hits at the best identity
+        label = tied[0][0] if tied else None
+        best[rank] = (label, dict(votes[rank]).get(label, 0.0))
 
     def absent(rank: Optional[str]) -> bool:
         bar = bands.novel.get(rank) if rank else None
@@ -91,25 +103,42 @@ class BarcodeOutcome:
     present: dict[str, bool]
 
 
+def novel_band(present: Sequence[float], absent: Sequence[float],
+               max_false: float = MAX_FALSE_NOVEL) -> Optional[float]:
+    """The best identity below which a taxon is called absent: the balanced separator among the cuts that call
+    at most `max_false` of present taxa absent; None without both kinds of query."""
+    if not len(present) or not len(absent):
+        return None
+    pos, neg = np.sort(np.asarray(present, float)), np.sort(np.asarray(absent, float))
+    cuts = np.unique(np.concatenate([pos, neg, [neg[-1] + 1e-6]]))
+    false = np.searchsorted(pos, cuts, side="left") / len(pos)  # present below the cut
+    caught = np.searchsorted(neg, cuts, side="left") / len(neg)
+    ok = false <= max_false
+    if not ok.any():
+        return None
+    score = np.where(ok, caught - false, -np.inf)
+    return float(cuts[len(cuts) - 1 - int(np.argmax(score[::-1]))])  # of equally good cuts, the highest
+
+
 def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 1.0,
-              consensus: float = 0.7) -> IdentityBands:
+              consensus: float = 0.7, max_false_novel: float = MAX_FALSE_NOVEL) -> IdentityBands:
     """Bands fitted on queries of known truth; a rank that cannot be fitted keeps BOLD's band (and says so).
 
     Novelty at rank r separates, among queries whose rank-above taxon is referenced, those whose rank-r taxon
-    is referenced from those whose is not (best identity, balanced accuracy). Confidence at rank r is the
+    is referenced from those whose is not (best identity; `novel_band`). Confidence at rank r is the
     least best identity at which the consensus label is right with the target precision.
     """
     bands = IdentityBands(near=near, consensus=consensus)
     scored = [q for q in items if q.hits]
     for i, rank in enumerate(RANKS):
         parent_known = [q for q in scored if i == 0 or q.present[RANKS[i - 1]]]
-        novel = youden_threshold([q.hits[0].identity for q in parent_known if q.present[rank]],
-                                 [q.hits[0].identity for q in parent_known if not q.present[rank]])
+        novel = novel_band([q.hits[0].identity for q in parent_known if q.present[rank]],
+                           [q.hits[0].identity for q in parent_known if not q.present[rank]], max_false_novel)
         if novel is not None:
             bands.novel[rank] = novel
         passing = [q for q in scored if bands.novel[rank] is None or q.hits[0].identity >= bands.novel[rank]]
-        calls = [(q, rank_votes(q.hits, rank, near)) for q in passing]
-        calls = [(q, v[0]) for q, v in calls if v and v[0][1] >= consensus]
+        calls = [(q, barcode_verdict(q.hits, IdentityBands(near=near, consensus=0.0)).ranks[rank]) for q in passing]
+        calls = [(q, (c.label, c.score)) for q, c in calls if c.label and c.score >= consensus]
         conf = precision_threshold([q.hits[0].identity for q, _ in calls],
                                    [label == q.truth.label(rank) for q, (label, _) in calls], target)
         if conf is not None:

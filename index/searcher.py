@@ -14,7 +14,7 @@ import numpy as np
 
 from clibd.dna_tokenizer import try_normalize
 from clibd.taxonomy import RANKS
-from index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit, align_hits
+from index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit, align_hits, candidate_pool
 from index.factory import build_index, gpu_available, search_params, to_gpu
 from index.snapshot import KeyRecord, Snapshot, load_snapshot, write_snapshot
 
@@ -225,18 +225,14 @@ class Searcher:
             return []
         similarity = {(n.record.id, n.record.modality): n.similarity for n in neighbors}
         pool: list[tuple[object, str, Optional[float]]] = []
-        main = snapshot.records["dna"]
-        for barcodes, records in ((snapshot.barcodes, main), (self._delta_index(delta), delta.records)):
-            if barcodes is None:
-                continue
-            for distinct in barcodes.candidates(sequence, candidates * (2 if removed else 1)):
-                for pos in barcodes.members(distinct):
-                    rec = records[pos]
-                    if rec.id not in removed:
-                        pool.append((rec, barcodes.sequences[distinct], similarity.pop((rec.id, "dna"), None)))
+        for barcodes, records in ((snapshot.barcodes, snapshot.records["dna"]),
+                                  (self._delta_index(delta), delta.records)):
+            if barcodes is not None:
+                pool += candidate_pool(barcodes, records, sequence, candidates, removed, similarity)
         for n in neighbors:  # embedding neighbours the k-mers did not bring
-            if (n.record.id, n.record.modality) in similarity and try_normalize(n.record.dna) and n.record.id not in removed:
-                pool.append((n.record, try_normalize(n.record.dna), n.similarity))
+            dna = try_normalize(n.record.dna)
+            if (n.record.id, n.record.modality) in similarity and dna and n.record.id not in removed:
+                pool.append((n.record, dna, n.similarity))
         return align_hits(sequence, pool)
 
     def _delta_index(self, delta: _Delta) -> Optional[BarcodeIndex]:

@@ -44,23 +44,26 @@ class ModalityAnswer(BaseModel):
     deepest_rank: Optional[str]
     novel_at_rank: Optional[str]
     top_similarity: Optional[float]
+    top_identity: Optional[float] = Field(None, description="best percent identity of an aligned reference barcode")
     ranks: dict[str, RankScore]
 
 
 class NeighborOut(BaseModel):
-    """A reference key found near the query."""
+    """A reference key found for the query: an embedding neighbour (similarity) and/or, for a barcode, an aligned
+    reference barcode (percent identity over `overlap` bases)."""
 
     reference_id: str
     processid: str
     bin: Optional[str]
     modality: str
-    similarity: float
+    similarity: Optional[float]
     order: Optional[str]
     family: Optional[str]
     genus: Optional[str]
     species: Optional[str]
     has_image: bool = False
     percent_identity: Optional[float] = None
+    overlap: Optional[int] = None
 
 
 class Provenance(BaseModel):

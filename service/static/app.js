@@ -59,8 +59,8 @@ function renderAnswer(a) {
       card.append(img);
     }
     card.append(text("div", n.species || n.genus || n.family || "?"), text("div", n.reference_id, "muted small"),
-      text("div", `${n.modality} · cos ${n.similarity.toFixed(3)}` +
-        (n.percent_identity != null ? ` · ${n.percent_identity.toFixed(1)}% id` : ""), "small"));
+      text("div", n.modality + (n.similarity != null ? ` · cos ${n.similarity.toFixed(3)}` : "") +
+        (n.percent_identity != null ? ` · ${n.percent_identity.toFixed(1)}% id over ${n.overlap} bp` : ""), "small"));
     grid.append(card);
   }
   const p = a.provenance;

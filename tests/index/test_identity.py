@@ -4,7 +4,7 @@ import random
 import pytest
 
 from index.barcodes import Hit
-from index.identity import BOLD_BANDS, BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
+from index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
 from index.snapshot import KeyRecord
 
 
@@ -56,7 +56,7 @@ def test_fitted_bands_separate_present_from_absent_species():
     bands = fit_bands(items, 0.95)
     assert 97.5 < bands.novel["species"] < 98.6 and bands.source["species"] == "fitted"
     assert bands.confident["species"] >= bands.novel["species"]
-    assert bands.novel["order"] == BOLD_BANDS["order"]  # nothing absent at order: BOLD's band, and it says so
+    assert bands.novel["order"] is None  # nothing absent at order to fit on: no "new order" claims
     assert "bold-default" in bands.source["order"]
     v = barcode_verdict([_hit("Musca domestica", 97.9)], bands)
     assert v.status == "novel" and v.ranks["genus"].label == "Musca"

@@ -16,11 +16,12 @@ def test_identify_barcode_returns_ranks_neighbors_and_provenance(client, service
     assert body["identification"]["status"] in ("confident", "uncertain", "novel")
     assert len(body["neighbors"]) == 5
     assert all(n["modality"] == "dna" and 0 <= n["percent_identity"] <= 100 for n in body["neighbors"])
-    sims = [n["similarity"] for n in body["neighbors"]]
-    assert sims == sorted(sims, reverse=True)
+    identities = [n["percent_identity"] for n in body["neighbors"]]  # barcode evidence: best alignment first
+    assert identities == sorted(identities, reverse=True) and all(n["overlap"] >= 100 for n in body["neighbors"])
+    assert body["per_modality"]["dna"]["top_identity"] == identities[0]
     prov = body["provenance"]
     assert prov["checkpoint_hash"] and prov["snapshot_id"] and prov["index_size"]["dna"] > 0
-    assert prov["thresholds"] is not None and "dna" in prov["thresholds"]
+    assert prov["thresholds"]["barcode_bands"]["confident"]["species"] is not None
     assert list(body["per_modality"]) == ["dna"]
 
 

@@ -71,7 +71,7 @@ def test_identify_and_job_in_a_real_browser(server, browser, service_assets, tmp
     verdict = browser.find_element(By.ID, "verdict").text
     assert verdict.split(":")[0] in ("Confident", "Uncertain", "Novel")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#ranks tbody tr")) == 4
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#neighbors .neighbor")) == 10
+    assert 10 <= len(browser.find_elements(By.CSS_SELECTOR, "#neighbors .neighbor")) <= 20  # top 10 per modality
     thumbs = browser.find_elements(By.CSS_SELECTOR, "#neighbors img")
     assert thumbs and all(browser.execute_script("return arguments[0].naturalWidth", t) > 0 for t in thumbs)
     browser.save_screenshot(str(ARTIFACTS / "page-identify.png"))

@@ -1,0 +1,71 @@
+"""Barcode hits through the Searcher: k-mer candidates stay right after add, remove and compact."""
+import random
+
+import numpy as np
+
+from index.factory import build_index
+from index.searcher import Neighbor, Searcher
+from index.snapshot import KeyRecord, write_snapshot
+
+
+def _seq(n, seed):
+    r = random.Random(seed)
+    return "".join(r.choice("ACGT") for _ in range(n))
+
+
+def _mutate(seq, rate, seed):
+    r = random.Random(seed)
+    return "".join(r.choice("ACGT".replace(b, "")) if r.random() < rate else b for b in seq)
+
+
+def _rec(i, species, dna):
+    genus = species.split()[0]
+    return KeyRecord(id=f"k{i}", modality="dna", order="Diptera", family="Muscidae", genus=genus,
+                     species=species, dna=dna)
+
+
+def _searcher(tmp_path):
+    ancestors = {g: _seq(658, g) for g in range(5)}
+    records, sp_seq = [], {}
+    for s in range(20):  # 20 species of 5 genera, 10% apart; 5 specimens each, 1% apart
+        genus = s % 5
+        sp_seq[s] = _mutate(ancestors[genus], 0.06, 100 + s)
+        for j in range(5):
+            records.append(_rec(len(records), f"G{genus} sp{s}", _mutate(sp_seq[s], 0.01, 1000 * s + j)))
+    x = np.random.default_rng(0).normal(size=(len(records), 8)).astype(np.float32)  # vectors play no part here
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    write_snapshot(tmp_path, {"dna": build_index(x, "Flat")}, {"dna": x}, {"dna": records},
+                   {"checkpoint_hash": "abc", "factories": {"dna": "Flat"}})
+    return Searcher.open(tmp_path), records, sp_seq
+
+
+def test_conspecifics_are_found_through_kmers_alone(tmp_path):
+    searcher, records, sp_seq = _searcher(tmp_path)
+    hits = searcher.barcode_hits(_mutate(sp_seq[7], 0.01, 5), candidates=8)
+    assert hits[0].record.species == "G2 sp7" and hits[0].identity > 97
+    assert hits == sorted(hits, key=lambda h: -h.identity)
+
+
+def test_hits_follow_admin_add_remove_and_compact(tmp_path):
+    searcher, records, sp_seq = _searcher(tmp_path)
+    query = _mutate(sp_seq[3], 0.01, 77)
+    conspecific_ids = {r.id for r in records if r.species == "G3 sp3"}
+    searcher.remove(conspecific_ids)
+    hits = searcher.barcode_hits(query, candidates=8)
+    assert hits and not any(h.record.id in conspecific_ids for h in hits) and hits[0].identity < 97
+    new = _rec(999, "G3 sp3", query)
+    searcher.add("dna", [new], np.ones((1, 8), np.float32) / np.sqrt(8))
+    hits = searcher.barcode_hits(query, candidates=8)
+    assert hits[0].record.id == "k999" and hits[0].identity == 100.0
+    searcher.compact(tmp_path)
+    again = Searcher.open(tmp_path)
+    for s in (searcher, again):
+        hits = s.barcode_hits(query, candidates=8)
+        assert hits[0].record.id == "k999" and not any(h.record.id in conspecific_ids for h in hits)
+
+
+def test_embedding_neighbours_join_the_candidates(tmp_path):
+    searcher, records, sp_seq = _searcher(tmp_path)
+    far = records[20]  # species 4: same genus as species 9, a different species (not a k-mer top-1 candidate)
+    hits = searcher.barcode_hits(_mutate(sp_seq[9], 0.01, 3), candidates=1, neighbors=[Neighbor(far, 0.42)])
+    assert any(h.record.id == far.id and h.similarity == 0.42 for h in hits)
