@@ -81,10 +81,10 @@ def main() -> int:
         thresholds.save(root)
     vs = vsearch_rule(fit, held, keys)
     command = "python -m benchmarks.calibration_insect1k " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    dna = thresholds.by_modality["dna"]
+    bands = thresholds.barcode
     out = {"command": command, "machine": describe_machine(), "keys": len(keys), "fit_queries": len(fit),
            "held_queries": len(held), "checkpoint": "dt/best.pt",
-           "thresholds": {"confident": dna.confident, "novel": dna.novel, "novel_identity": dna.novel_identity},
+           "barcode_bands": {"confident": bands.confident, "novel": bands.novel, "source": bands.source},
            "report": report, "vsearch_identity_rule": vs, "calibrate_and_report_s": calib_s,
            "wall_s": time.perf_counter() - t_start}
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -107,12 +107,10 @@ def main() -> int:
           f"| recall of `novel` at species on absent species | {f(r['novel_recall'])} |",
           f"| precision of `novel` (right rank) | {f(r['novel_precision'])} ({r['novel_called']:,} answers) |",
           f"| `novel` called on species in the references | {f(r['false_novel_rate_on_seen'])} |", "",
-          "Thresholds (DNA queries): confident score per rank "
-          + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} none" for k, v in dna.confident.items())
-          + "; novel below top-1 similarity "
-          + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} none" for k, v in dna.novel.items())
-          + "; novel below best percent identity "
-          + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} none" for k, v in dna.novel_identity.items())
+          "Barcode identity bands: confident from best identity "
+          + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} none" for k, v in bands.confident.items())
+          + "; novel below "
+          + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} none" for k, v in bands.novel.items())
           + ".", "",
           f"vsearch's top-hit identity with the same fitting rule (threshold {vs['identity_threshold']:.1f}%): "
           f"novel recall {f(vs['novel_recall'])}, novel called on species in the references "

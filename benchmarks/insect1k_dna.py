@@ -156,7 +156,7 @@ def main() -> int:
 
     # Hybrid: the embedding's top-k candidates re-ranked by alignment identity.
     t0 = time.perf_counter()
-    reranked = np.array([[max(row[: args.rerank_k], key=lambda j: percent_identity(q.dna, keys[j].dna))]
+    reranked = np.array([[max(row[: args.rerank_k], key=lambda j: percent_identity(q.dna, keys[j].dna) or 0.0)]
                          for q, row in zip(all_q, clibd_neigh)])
     rerank_s = time.perf_counter() - t0
     results["clibd_rerank"] = {

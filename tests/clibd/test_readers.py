@@ -97,3 +97,24 @@ def test_real_files_parse_without_loss(shared_data):
     assert len({r.order for r in b1m if r.order}) == 17 and len({r.species for r in b1m if r.species}) == 679
     leeds = read_records(shared_data / "leeds_butterflies" / "images.tsv")
     assert len(leeds) == 508 and all(__import__("os").path.exists(r.image) for r in leeds)
+
+
+def test_bold_v5_export_as_semicolon_csv_reads_and_a_bad_file_names_its_delimiter(tmp_path):
+    from clibd.readers.detect import detect_format
+    header = "processid;sampleid;bin_uri;order;family;genus;species;marker_code;nuc"
+    rows = ["P1;S1;BOLD:AAA0001;Diptera;Chironomidae;Tanytarsus;Tanytarsus sp. 1;COI-5P;ACGT-ACGTAC",
+            "P1;S1;BOLD:AAA0001;Diptera;Chironomidae;Tanytarsus;Tanytarsus sp. 1;ITS2;GGGGGG",
+            'P2;S2;;Diptera;Chironomidae;Micropsectra;"Micropsectra; cf. 2";COI-5P;TTTTAAAACC']
+    path = tmp_path / "bold_export.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    assert detect_format(path) == "bold"
+    recs = {r.id: r for r in read_records(path)}
+    assert recs["P1"].dna == "ACGT-ACGTAC" and recs["P1"].bin == "BOLD:AAA0001"
+    assert recs["P2"].species == "Micropsectra; cf. 2" and recs["P2"].bin is None
+    assert {r.id for r in read_records(path, "bold")} == {"P1", "P2"}
+    bad = tmp_path / "other.csv"
+    bad.write_text("sample;value\nx;1\n")
+    with pytest.raises(ValueError, match="semicolon-separated, its columns are: sample, value"):
+        read_records(bad)
+    with pytest.raises(ValueError, match="not a BOLD export"):
+        read_records(bad, "bold")

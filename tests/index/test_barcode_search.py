@@ -1,21 +1,11 @@
 """Barcode hits through the Searcher: k-mer candidates stay right after add, remove and compact."""
-import random
-
 import numpy as np
+
+from tests.index.barcodes_helpers import mutate as _mutate, random_barcode as _seq
 
 from index.factory import build_index
 from index.searcher import Neighbor, Searcher
 from index.snapshot import KeyRecord, write_snapshot
-
-
-def _seq(n, seed):
-    r = random.Random(seed)
-    return "".join(r.choice("ACGT") for _ in range(n))
-
-
-def _mutate(seq, rate, seed):
-    r = random.Random(seed)
-    return "".join(r.choice("ACGT".replace(b, "")) if r.random() < rate else b for b in seq)
 
 
 def _rec(i, species, dna):

@@ -1,21 +1,11 @@
 """The k-mer candidate index and barcode evidence: conspecifics are candidates, other COI stretches never hits."""
-import random
-
 import numpy as np
+
+from tests.index.barcodes_helpers import mutate as _mutate, random_barcode as _seq
 
 from index.alignment import align, percent_identity
 from index.barcodes import BarcodeIndex, align_hits
 from index.kmers import KmerConfig, KmerIndex
-
-
-def _seq(n, seed):
-    r = random.Random(seed)
-    return "".join(r.choice("ACGT") for _ in range(n))
-
-
-def _mutate(seq, rate, seed):
-    r = random.Random(seed)
-    return "".join(r.choice("ACGT".replace(b, "")) if r.random() < rate else b for b in seq)
 
 
 def test_the_closest_reference_ranks_first_among_many():
