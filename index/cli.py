@@ -72,6 +72,22 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _identify(args: argparse.Namespace) -> int:
+    from index.identify_files import identify_files, identify_in_process, identify_via_server, output_kind
+
+    output_kind(args.out)  # refuse an unknown output type before loading anything
+    if args.server:
+        run = identify_via_server(args.server, args.top_k)
+    else:
+        if not args.checkpoint or not args.index_root:
+            raise ValueError("give --checkpoint and --index-root (in-process), or --server URL")
+        from index.identifier import Identifier
+        run = identify_in_process(Identifier.load(args.checkpoint, args.index_root, args.device), args.top_k)
+    counts = identify_files(args.inputs, args.out, run, resume=args.resume, batch_size=args.batch_size)
+    print(f"{args.out}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `index build`, `index compact`, `calibrate` and `identify` to the `clibd` parser."""
     c = sub.add_parser("calibrate", formatter_class=_FMT, help="fit the confident/novel thresholds of a snapshot",
@@ -90,6 +106,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--top-k", type=int, default=10, help="neighbours per query (as the service uses)")
     c.add_argument("--device", default=None)
     c.set_defaults(func=_calibrate)
+    i = sub.add_parser("identify", formatter_class=_FMT, help="identify the specimens of FASTA files or manifests",
+                       description="Identify every specimen of the inputs (FASTA files, or CSV/TSV manifests with "
+                                   "id, dna/sequence and image columns; a photo path is relative to its manifest) "
+                                   "with the same code the service runs, in this process (--checkpoint, "
+                                   "--index-root) or against a running service (--server). Answers are appended "
+                                   "batch by batch to --out, whose name picks the format: .csv, .tsv, .json / "
+                                   ".jsonl (one JSON answer per line), .dwc.tsv (Darwin Core). CSV/TSV columns: "
+                                   "id, status, taxonRank, scientificName, order..species (confident names only), "
+                                   "novel_at_rank, top_species (best species whatever its confidence), "
+                                   "top_identity (best percent identity of a barcode), bin, remarks, error.")
+    i.add_argument("inputs", nargs="+", help="FASTA files and/or CSV/TSV manifests")
+    i.add_argument("--out", required=True, help="output file (.csv, .tsv, .json, .jsonl, .dwc.tsv)")
+    i.add_argument("--checkpoint", default=None, help="model checkpoint (in-process)")
+    i.add_argument("--index-root", default=None, help="index root built with the checkpoint (in-process)")
+    i.add_argument("--server", default=None, help="URL of a running service, e.g. http://127.0.0.1:8000")
+    i.add_argument("--resume", action="store_true", help="skip the ids already in --out and append the rest")
+    i.add_argument("--top-k", type=int, default=10, help="neighbours per answer")
+    i.add_argument("--batch-size", type=int, default=64, help="specimens embedded and written at once")
+    i.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    i.set_defaults(func=_identify)
 
     p = sub.add_parser("index", help="reference key indexes (FAISS snapshots)",
                        description="Build and manage FAISS snapshots of reference keys.")

@@ -1,0 +1,205 @@
+"""`clibd identify`: identify the specimens of FASTA files or CSV/TSV manifests, in-process or via a server.
+
+In-process it loads the same `Identifier` the service serves; with `--server` it posts each specimen to a
+running service's `/v1/identify`. Answers are appended to the output file batch by batch, so an interrupted run
+keeps what it finished and `--resume` skips the ids already there.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+from tqdm.auto import tqdm
+
+from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
+from clibd.readers import read_records
+from clibd.records import Record
+from clibd.taxonomy import RANKS
+
+COLUMNS = ["id", "status", "taxonRank", "scientificName", *RANKS, "novel_at_rank", "top_species", "top_identity",
+           "bin", "identificationRemarks", "error"]
+DWC_COLUMNS = ["occurrenceID", "scientificName", "taxonRank", *RANKS, "identificationQualifier",
+               "identificationRemarks", "identifiedBy"]
+SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".dwc.tsv", ".dwc")
+
+
+def output_kind(path: str | Path) -> str:
+    """csv, tsv, jsonl or dwc, from the output file's name."""
+    name = str(path).lower()
+    if name.endswith((".dwc.tsv", ".dwc")):
+        return "dwc"
+    for suffix, kind in ((".csv", "csv"), (".tsv", "tsv"), (".jsonl", "jsonl"), (".json", "jsonl")):
+        if name.endswith(suffix):
+            return kind
+    raise ValueError(f"{path}: unknown output type; name it with one of {', '.join(SUFFIXES)}")
+
+
+def answer_row(specimen_id: str, answer: Optional[dict], error: Optional[str]) -> dict:
+    """One answer as a flat row of COLUMNS (names empty where not confident)."""
+    row = {c: "" for c in COLUMNS}
+    row.update(id=specimen_id, status="failed" if answer is None else answer["identification"]["status"],
+               error=error or "")
+    if answer:
+        ident = answer["identification"]
+        row.update({k: ident.get(k) or "" for k in ("taxonRank", "scientificName", *RANKS, "novel_at_rank", "bin",
+                                                    "identificationRemarks")})
+        row["top_species"] = answer["ranks"]["species"]["label"] or ""
+        dna = answer["per_modality"].get("dna") or {}
+        row["top_identity"] = "" if dna.get("top_identity") is None else dna["top_identity"]
+    return row
+
+
+def dwc_row(specimen_id: str, answer: Optional[dict], error: Optional[str]) -> dict:
+    """One answer as a Darwin Core identification row."""
+    row = {c: "" for c in DWC_COLUMNS}
+    row.update(occurrenceID=specimen_id, identifiedBy="CLIBD")
+    if answer is None:
+        row["identificationRemarks"] = f"not identified: {error}"
+        return row
+    ident = answer["identification"]
+    row.update({k: ident.get(k) or "" for k in ("scientificName", "taxonRank", *RANKS, "identificationRemarks")})
+    row["identificationQualifier"] = {"confident": "", "uncertain": "cf.", "novel": "sp. nov.?"}[ident["status"]]
+    return row
+
+
+def done_ids(path: Path, kind: str) -> set[str]:
+    """The specimen ids an earlier run already wrote to `path`."""
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    if kind == "jsonl":
+        return {json.loads(line)["id"] for line in path.read_text().splitlines() if line.strip()}
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="," if kind == "csv" else "\t")
+        key = "occurrenceID" if kind == "dwc" else "id"
+        return {row[key] for row in reader}
+
+
+class Writer:
+    """Appends answers to the output file in its format (the header once)."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path, self.kind = path, kind
+        fresh = not path.exists() or path.stat().st_size == 0
+        self.fh = open(path, "a", newline="")
+        if kind != "jsonl":
+            columns = DWC_COLUMNS if kind == "dwc" else COLUMNS
+            self.csv = csv.DictWriter(self.fh, fieldnames=columns, delimiter="," if kind == "csv" else "\t",
+                                      lineterminator="\n")
+            if fresh:
+                self.csv.writeheader()
+
+    def write(self, specimen_id: str, answer: Optional[dict], error: Optional[str]) -> None:
+        """One specimen's answer (or its error)."""
+        if self.kind == "jsonl":
+            self.fh.write(json.dumps({"id": specimen_id, "error": error, "answer": answer}) + "\n")
+        elif self.kind == "dwc":
+            self.csv.writerow(dwc_row(specimen_id, answer, error))
+        else:
+            self.csv.writerow(answer_row(specimen_id, answer, error))
+
+    def flush(self) -> None:
+        """Make what was written durable (a killed run keeps it)."""
+        self.fh.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self.fh.close()
+
+
+def read_inputs(paths: Sequence[str]) -> list[Record]:
+    """Specimens of FASTA files and CSV/TSV manifests (id, dna/sequence, image), in order; ids must be unique."""
+    out, seen = [], set()
+    for path in paths:
+        for rec in read_records(path):
+            if rec.id in seen:
+                raise ValueError(f"{path}: specimen id {rec.id!r} appears more than once")
+            seen.add(rec.id)
+            out.append(rec)
+    return out
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def identify_in_process(identifier, top_k: int) -> Callable[[list[Record]], list[tuple[Optional[dict], Optional[str]]]]:
+    """A batch function over a loaded `Identifier` (the service's own)."""
+    from clibd.preprocess import load_image
+    from index.identifier import Specimen
+
+    def run(batch: list[Record]) -> list[tuple[Optional[dict], Optional[str]]]:
+        specimens, results = [], []
+        for rec in batch:
+            try:
+                dna = normalize_sequence(rec.dna) if rec.dna else None
+                images = [load_image(p) for p in (rec.image or "").split(";") if p]
+                if not dna and not images:
+                    raise ValueError("neither a barcode nor a photo")
+                specimens.append(Specimen(images=images, dna=dna))
+                results.append(None)
+            except (InvalidSequenceError, ValueError, OSError) as exc:
+                results.append(str(exc))
+        answers = iter(identifier.identify(specimens, top_k) if specimens else [])
+        return [(None, err) if err else (next(answers), None) for err in results]
+    return run
+
+
+def identify_via_server(url: str, top_k: int, timeout: float = 120.0) -> Callable[[list[Record]], list]:
+    """A batch function posting each specimen to a running service's /v1/identify."""
+    def one(rec: Record) -> tuple[Optional[dict], Optional[str]]:
+        boundary = uuid.uuid4().hex
+        parts = [("top_k", None, str(top_k).encode())]
+        if rec.dna:
+            parts.append(("barcode", None, rec.dna.encode()))
+        for p in (rec.image or "").split(";"):
+            if p:
+                parts.append(("images", Path(p).name, Path(p).read_bytes()))
+        body = b"".join(
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"".encode()
+            + (f"; filename=\"{fname}\"\r\nContent-Type: application/octet-stream".encode() if fname else b"")
+            + b"\r\n\r\n" + data + b"\r\n" for name, fname, data in parts) + f"--{boundary}--\r\n".encode()
+        req = urllib.request.Request(url.rstrip("/") + "/v1/identify", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return json.loads(resp.read()), None
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            try:
+                detail = json.loads(detail).get("detail", detail)
+            except ValueError:
+                pass
+            return None, f"HTTP {exc.code}: {detail}"
+    return lambda batch: [one(r) for r in batch]
+
+
+def identify_files(inputs: Sequence[str], out: str | Path, run: Callable[[list[Record]], list],
+                   resume: bool = False, batch_size: int = 64) -> dict[str, int]:
+    """Identify every specimen of `inputs` with `run`, appending to `out`; returns counts by status."""
+    out = Path(out)
+    kind = output_kind(out)
+    records = read_inputs(inputs)
+    if out.exists() and out.stat().st_size and not resume:
+        raise ValueError(f"{out} exists: pass --resume to continue it, or choose another file")
+    skip = done_ids(out, kind) if resume else set()
+    todo = [r for r in records if r.id not in skip]
+    writer = Writer(out, kind)
+    counts: dict[str, int] = {"skipped": len(records) - len(todo)}
+    try:
+        with tqdm(total=len(todo), desc="identifying", unit="specimen") as bar:
+            for batch in _batches(todo, batch_size):
+                for rec, (answer, error) in zip(batch, run(batch)):
+                    writer.write(rec.id, answer, error)
+                    status = "failed" if answer is None else answer["identification"]["status"]
+                    counts[status] = counts.get(status, 0) + 1
+                writer.flush()
+                bar.update(len(batch))
+    finally:
+        writer.close()
+    return counts

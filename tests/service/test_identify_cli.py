@@ -1,0 +1,70 @@
+"""`clibd identify`: files in, answers out, through the service's own code path (in-process and over HTTP)."""
+import csv
+import json
+
+import pytest
+
+from clibd.cli import main as clibd_main
+from tests.service.test_page import server  # noqa: F401  (the live uvicorn fixture)
+
+
+def _fasta(tmp_path, recs, extra=""):
+    path = tmp_path / "plate.fasta"
+    path.write_text("".join(f">{r.id}\n{r.dna}\n" for r in recs) + extra)
+    return path
+
+
+def _rows(path, delimiter=","):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh, delimiter=delimiter))
+
+
+def test_identify_fasta_to_csv_and_resume(service_assets, tmp_path):
+    recs = [r for r in service_assets["records"] if r.split == "test" and r.dna][:6]
+    fasta = _fasta(tmp_path, recs[:4], ">bad\nACGTXACGT\n")
+    out = tmp_path / "answers.csv"
+    base = ["identify", "--checkpoint", str(service_assets["checkpoint"]),
+            "--index-root", str(service_assets["index"]), "--out", str(out)]
+    assert clibd_main([*base, str(fasta)]) == 0
+    rows = _rows(out)
+    assert [r["id"] for r in rows] == [r.id for r in recs[:4]] + ["bad"]
+    assert {"id", "status", "taxonRank", "scientificName", "order", "family", "genus", "species",
+            "novel_at_rank", "top_species", "top_identity"} <= set(rows[0])
+    assert all(r["top_species"] and float(r["top_identity"]) > 0 for r in rows[:4])
+    assert rows[-1]["status"] == "failed" and "position 5" in rows[-1]["error"]
+    for r in rows[:4]:
+        assert r["status"] in ("confident", "uncertain", "novel")
+        assert (r["species"] != "") == (r["status"] == "confident")
+    with pytest.raises(SystemExit):  # an existing file is not overwritten without --resume
+        clibd_main([*base, str(fasta)])
+    more = _fasta(tmp_path, recs)
+    assert clibd_main([*base, "--resume", str(more)]) == 0
+    again = _rows(out)
+    assert [r["id"] for r in again] == [r["id"] for r in rows] + [r.id for r in recs[4:]]
+
+
+def test_identify_writes_darwin_core_and_json(service_assets, tmp_path):
+    recs = [r for r in service_assets["records"] if r.split == "test" and r.dna][:3]
+    fasta = _fasta(tmp_path, recs)
+    base = ["identify", str(fasta), "--checkpoint", str(service_assets["checkpoint"]),
+            "--index-root", str(service_assets["index"])]
+    assert clibd_main([*base, "--out", str(tmp_path / "a.dwc.tsv")]) == 0
+    dwc = _rows(tmp_path / "a.dwc.tsv", "\t")
+    assert [r["occurrenceID"] for r in dwc] == [r.id for r in recs] and all(r["identifiedBy"] == "CLIBD" for r in dwc)
+    assert clibd_main([*base, "--out", str(tmp_path / "a.json")]) == 0
+    lines = [json.loads(x) for x in (tmp_path / "a.json").read_text().splitlines()]
+    assert [x["id"] for x in lines] == [r.id for r in recs]
+    assert all(x["answer"]["neighbors"][0]["percent_identity"] is not None for x in lines)
+
+
+def test_identify_against_a_running_server_gives_the_same_answers(service_assets, server, tmp_path):  # noqa: F811
+    recs = [r for r in service_assets["records"] if r.split == "test" and r.dna][:3]
+    fasta = _fasta(tmp_path, recs, ">bad\nACGTXACGT\n")
+    local, remote = tmp_path / "local.csv", tmp_path / "remote.csv"
+    assert clibd_main(["identify", str(fasta), "--out", str(local), "--checkpoint",
+                       str(service_assets["checkpoint"]), "--index-root", str(service_assets["index"])]) == 0
+    assert clibd_main(["identify", str(fasta), "--out", str(remote), "--server", server]) == 0
+    a, b = _rows(local), _rows(remote)
+    keep = ("id", "status", "scientificName", "top_species", "top_identity")
+    assert [{k: r[k] for k in keep} for r in a[:3]] == [{k: r[k] for k in keep} for r in b[:3]]
+    assert b[3]["status"] == "failed" and b[3]["error"].startswith(("HTTP 400", "HTTP 422"))
