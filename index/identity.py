@@ -34,12 +34,13 @@ MAX_FALSE_NOVEL = 0.05
 @dataclass
 class IdentityBands:
     """Per rank the least best identity (%) for a confident label and the one below which the taxon is
-    absent; how close to the best a hit must be to vote, the share its label needs, and where each came from."""
+    absent; how close to the best a hit must be to vote, the share its label must exceed, and where each came
+    from."""
 
     confident: dict[str, Optional[float]] = field(default_factory=lambda: dict(BOLD_BANDS))
     novel: dict[str, Optional[float]] = field(default_factory=lambda: dict(DEFAULT_NOVEL))
-    near: float = 1.0
-    consensus: float = 0.7
+    near: float = 0.5
+    consensus: float = 0.5
     source: dict[str, str] = field(default_factory=lambda: {r: "bold-default" for r in RANKS})
 
 
@@ -77,7 +78,7 @@ def barcode_verdict(hits: Sequence[Hit], bands: IdentityBands) -> Verdict:
     for rank in RANKS:
         label, share = best[rank]
         bar = bands.confident.get(rank)
-        if label and bar is not None and top >= bar and share >= bands.consensus and not absent(rank):
+        if label and bar is not None and top >= bar and share > bands.consensus and not absent(rank):
             deepest = rank
     ranks: dict[str, RankCall] = {}
     if deepest is not None:
@@ -120,8 +121,8 @@ def novel_band(present: Sequence[float], absent: Sequence[float],
     return float(cuts[len(cuts) - 1 - int(np.argmax(score[::-1]))])  # of equally good cuts, the highest
 
 
-def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 1.0,
-              consensus: float = 0.7, max_false_novel: float = MAX_FALSE_NOVEL) -> IdentityBands:
+def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
+              consensus: float = 0.5, max_false_novel: float = MAX_FALSE_NOVEL) -> IdentityBands:
     """Bands fitted on queries of known truth; a rank that cannot be fitted keeps BOLD's band (and says so).
 
     Novelty at rank r separates, among queries whose rank-above taxon is referenced, those whose rank-r taxon
@@ -138,7 +139,7 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 1.0,
             bands.novel[rank] = novel
         passing = [q for q in scored if bands.novel[rank] is None or q.hits[0].identity >= bands.novel[rank]]
         calls = [(q, barcode_verdict(q.hits, IdentityBands(near=near, consensus=0.0)).ranks[rank]) for q in passing]
-        calls = [(q, (c.label, c.score)) for q, c in calls if c.label and c.score >= consensus]
+        calls = [(q, (c.label, c.score)) for q, c in calls if c.label and c.score > consensus]
         conf = precision_threshold([q.hits[0].identity for q, _ in calls],
                                    [label == q.truth.label(rank) for q, (label, _) in calls], target)
         if conf is not None:
