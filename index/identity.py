@@ -29,6 +29,8 @@ BOLD_BANDS = {"order": 85.0, "family": 90.0, "genus": 95.0, "species": 97.0}
 # than 95% identical, so BOLD's genus band says nothing about a new genus.
 DEFAULT_NOVEL = {"order": None, "family": None, "genus": None, "species": 97.0}
 MAX_FALSE_NOVEL = 0.05
+# A novelty band fitted on fewer queries of either kind moves with a handful of specimens; the default stays.
+MIN_NOVEL_SUPPORT = 200
 
 
 @dataclass
@@ -104,11 +106,11 @@ class BarcodeOutcome:
     present: dict[str, bool]
 
 
-def novel_band(present: Sequence[float], absent: Sequence[float],
-               max_false: float = MAX_FALSE_NOVEL) -> Optional[float]:
+def novel_band(present: Sequence[float], absent: Sequence[float], max_false: float = MAX_FALSE_NOVEL,
+               min_support: int = MIN_NOVEL_SUPPORT) -> Optional[float]:
     """The best identity below which a taxon is called absent: the balanced separator among the cuts that call
-    at most `max_false` of present taxa absent; None without both kinds of query."""
-    if not len(present) or not len(absent):
+    at most `max_false` of present taxa absent; None with fewer than `min_support` queries of either kind."""
+    if len(present) < max(min_support, 1) or len(absent) < max(min_support, 1):
         return None
     pos, neg = np.sort(np.asarray(present, float)), np.sort(np.asarray(absent, float))
     cuts = np.unique(np.concatenate([pos, neg, [neg[-1] + 1e-6]]))
@@ -121,12 +123,13 @@ def novel_band(present: Sequence[float], absent: Sequence[float],
     return float(cuts[len(cuts) - 1 - int(np.argmax(score[::-1]))])  # of equally good cuts, the highest
 
 
-def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
-              consensus: float = 0.5, max_false_novel: float = MAX_FALSE_NOVEL) -> IdentityBands:
+def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5, consensus: float = 0.5,
+              max_false_novel: float = MAX_FALSE_NOVEL, min_novel_support: int = MIN_NOVEL_SUPPORT) -> IdentityBands:
     """Bands fitted on queries of known truth; a rank that cannot be fitted keeps BOLD's band (and says so).
 
     Novelty at rank r separates, among queries whose rank-above taxon is referenced, those whose rank-r taxon
-    is referenced from those whose is not (best identity; `novel_band`). Confidence at rank r is the
+    is referenced from those whose is not (best identity; `novel_band`, with at least `min_novel_support`
+    queries of each kind, else the default stays). Confidence at rank r is the
     least best identity at which the consensus label is right with the target precision.
     """
     bands = IdentityBands(near=near, consensus=consensus)
@@ -134,7 +137,8 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
     for i, rank in enumerate(RANKS):
         parent_known = [q for q in scored if i == 0 or q.present[RANKS[i - 1]]]
         novel = novel_band([q.hits[0].identity for q in parent_known if q.present[rank]],
-                           [q.hits[0].identity for q in parent_known if not q.present[rank]], max_false_novel)
+                           [q.hits[0].identity for q in parent_known if not q.present[rank]], max_false_novel,
+                           min_novel_support)
         if novel is not None:
             bands.novel[rank] = novel
         passing = [q for q in scored if bands.novel[rank] is None or q.hits[0].identity >= bands.novel[rank]]
@@ -145,6 +149,6 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
         if conf is not None:
             bands.confident[rank] = conf
         bands.source[rank] = ("fitted" if novel is not None and conf is not None else
-                              "fitted confident, bold-default novel" if conf is not None else
+                              "fitted confident, default novel" if conf is not None else
                               "fitted novel, bold-default confident" if novel is not None else "bold-default")
     return bands

@@ -57,7 +57,9 @@ def test_fitted_bands_separate_present_from_absent_species():
     assert 97.5 < bands.novel["species"] < 98.6 and bands.source["species"] == "fitted"
     assert bands.confident["species"] >= bands.novel["species"]
     assert bands.novel["order"] is None  # nothing absent at order to fit on: no "new order" claims
-    assert "bold-default" in bands.source["order"]
+    assert "default novel" in bands.source["order"]
+    few = fit_bands(items[:150] + items[200:350], 0.95)  # 150 of each kind: too few to move the novelty band
+    assert few.novel["species"] == 97.0 and few.source["species"] == "fitted confident, default novel"
     v = barcode_verdict([_hit("Musca domestica", 97.9)], bands)
     assert v.status == "novel" and v.ranks["genus"].label == "Musca"
     assert barcode_verdict([_hit("Musca domestica", 98.9)], bands).status == "confident"
