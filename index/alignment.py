@@ -32,13 +32,12 @@ MIN_IDENTITY = 70.0
 
 @dataclass(frozen=True)
 class Alignment:
-    """Identity (%) over the overlapping columns, the overlap in bases of the shorter barcode, and the edits."""
+    """Identity (%) over the overlapping columns, and the overlap in bases of the shorter barcode."""
 
     identity: float
     overlap: int
     columns: int
     matches: int
-    edits: int
 
 
 def min_overlap(query_len: int, target_len: int, fraction: float = MIN_OVERLAP_FRACTION,
@@ -47,16 +46,14 @@ def min_overlap(query_len: int, target_len: int, fraction: float = MIN_OVERLAP_F
     return min(min(query_len, target_len), max(min_bp, int(round(fraction * min(query_len, target_len)))))
 
 
-def align(query: str, target: str, max_edits: int = -1, fraction: float = MIN_OVERLAP_FRACTION,
+def align(query: str, target: str, fraction: float = MIN_OVERLAP_FRACTION,
           min_bp: int = MIN_OVERLAP_BP) -> Optional[Alignment]:
     """The alignment of two normalised barcodes over their overlap; None when they overlap too little or
-    align no better than chance (or, with `max_edits` >= 0, need more edits than that)."""
+    align no better than chance."""
     short, long_ = (query, target) if len(query) <= len(target) else (target, query)
     if not short:
         return None
-    res = edlib.align(short, long_, mode="HW", task="path", k=max_edits, additionalEqualities=EQUALITIES)
-    if res["editDistance"] < 0:
-        return None
+    res = edlib.align(short, long_, mode="HW", task="path", additionalEqualities=EQUALITIES)
     ops = [(int(n), op) for n, op in _OPS.findall(res["cigar"] or "")]
     while ops and ops[0][1] in "ID":  # the overhang of the shorter barcode (or a free gap) at either end
         ops.pop(0)
@@ -70,7 +67,7 @@ def align(query: str, target: str, max_edits: int = -1, fraction: float = MIN_OV
     identity = 100.0 * matches / columns
     if identity < MIN_IDENTITY:
         return None
-    return Alignment(identity, overlap, columns, matches, columns - matches)
+    return Alignment(identity, overlap, columns, matches)
 
 
 def percent_identity(query: str, target: str) -> Optional[float]:

@@ -36,8 +36,8 @@ class BarcodeIndex:
 
     def __init__(self, sequences: list[str], owner: np.ndarray, kmers: KmerIndex) -> None:
         self.sequences = sequences
-        self.owner = owner  # key position -> distinct barcode (-1: the key has no usable barcode)
         self.kmers = kmers
+        # owner: key position -> distinct barcode (-1: the key has no usable barcode)
         order = np.argsort(owner, kind="stable")
         order = order[owner[order] >= 0]
         self._members = order  # key positions grouped by distinct barcode

@@ -1,4 +1,4 @@
-"""Fitting thresholds on outcomes of known truth: the balanced separator, and the least precise-enough score."""
+"""Fitting thresholds on outcomes of known truth: balanced separators, and the least precise-enough score."""
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -8,15 +8,33 @@ import numpy as np
 MIN_SUPPORT = 10
 
 
+def _below(values: Sequence[float], cuts: np.ndarray) -> np.ndarray:
+    """The share of `values` below each cut."""
+    return np.searchsorted(np.sort(np.asarray(values, float)), cuts, side="left") / len(values)
+
+
 def youden_threshold(positive: Sequence[float], negative: Sequence[float]) -> Optional[float]:
     """The similarity that best separates present (>=) from absent (<), by TPR + TNR; None without both."""
     if len(positive) == 0 or len(negative) == 0:
         return None
-    pos, neg = np.sort(np.asarray(positive)), np.sort(np.asarray(negative))
-    candidates = np.unique(np.concatenate([pos, neg]))
-    tpr = 1.0 - np.searchsorted(pos, candidates, side="left") / len(pos)
-    tnr = np.searchsorted(neg, candidates, side="left") / len(neg)
-    return float(candidates[int(np.argmax(tpr + tnr))])
+    cuts = np.unique(np.concatenate([np.asarray(positive, float), np.asarray(negative, float)]))
+    return float(cuts[int(np.argmax(_below(negative, cuts) - _below(positive, cuts)))])
+
+
+def capped_separator(present: Sequence[float], absent: Sequence[float], max_false: float,
+                     min_support: int) -> Optional[float]:
+    """The value below which a taxon is called absent: the balanced separator among the cuts that call at most
+    `max_false` of present ones absent (of equally good cuts, the highest); None with fewer than `min_support`
+    values of either kind."""
+    if len(present) < max(min_support, 1) or len(absent) < max(min_support, 1):
+        return None
+    cuts = np.unique(np.concatenate([np.asarray(present, float), np.asarray(absent, float),
+                                     [max(absent) + 1e-6]]))
+    false = _below(present, cuts)
+    score = np.where(false <= max_false, _below(absent, cuts) - false, -np.inf)
+    if not np.isfinite(score).any():
+        return None
+    return float(cuts[len(cuts) - 1 - int(np.argmax(score[::-1]))])
 
 
 def precision_threshold(scores: Sequence[float], correct: Sequence[bool], target: float) -> Optional[float]:
@@ -25,8 +43,8 @@ def precision_threshold(scores: Sequence[float], correct: Sequence[bool], target
         return None
     order = np.argsort(-np.asarray(scores), kind="stable")
     s, c = np.asarray(scores)[order], np.asarray(correct, dtype=float)[order]
-    precision = np.cumsum(c) / np.arange(1, len(c) + 1)
     n = np.arange(1, len(c) + 1)
+    precision = np.cumsum(c) / n
     ok = (n >= MIN_SUPPORT) & (precision >= target) & np.append(s[1:] < s[:-1], True)  # whole ties only
     found = np.flatnonzero(ok)
     return float(s[found[-1]]) if len(found) else None

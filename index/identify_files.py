@@ -23,8 +23,10 @@ from clibd.taxonomy import RANKS
 
 COLUMNS = ["id", "status", "taxonRank", "scientificName", *RANKS, "novel_at_rank", "top_species", "top_identity",
            "bin", "identificationRemarks", "error"]
-DWC_COLUMNS = ["occurrenceID", "scientificName", "taxonRank", *RANKS, "identificationQualifier",
-               "identificationRemarks", "identifiedBy"]
+DWC_IDENTIFICATION = ["scientificName", "taxonRank", "order", "family", "genus", "specificEpithet",
+                      "identificationQualifier", "identificationRemarks"]
+DWC_COLUMNS = ["occurrenceID", *DWC_IDENTIFICATION, "identifiedBy"]
+QUALIFIERS = {"confident": "", "uncertain": "cf.", "novel": "sp. nov.?"}
 SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".dwc.tsv", ".dwc")
 
 
@@ -54,17 +56,18 @@ def answer_row(specimen_id: str, answer: Optional[dict], error: Optional[str]) -
     return row
 
 
+def dwc_identification(answer: Optional[dict], error: Optional[str]) -> dict:
+    """The Darwin Core identification terms (DWC_IDENTIFICATION) of one answer, or of its failure."""
+    if answer is None:
+        return {**{c: "" for c in DWC_IDENTIFICATION}, "identificationRemarks": f"not identified: {error}"}
+    ident = answer["identification"]
+    return {**{c: ident.get(c) or "" for c in DWC_IDENTIFICATION if c != "identificationQualifier"},
+            "identificationQualifier": QUALIFIERS[ident["status"]]}
+
+
 def dwc_row(specimen_id: str, answer: Optional[dict], error: Optional[str]) -> dict:
     """One answer as a Darwin Core identification row."""
-    row = {c: "" for c in DWC_COLUMNS}
-    row.update(occurrenceID=specimen_id, identifiedBy="CLIBD")
-    if answer is None:
-        row["identificationRemarks"] = f"not identified: {error}"
-        return row
-    ident = answer["identification"]
-    row.update({k: ident.get(k) or "" for k in ("scientificName", "taxonRank", *RANKS, "identificationRemarks")})
-    row["identificationQualifier"] = {"confident": "", "uncertain": "cf.", "novel": "sp. nov.?"}[ident["status"]]
-    return row
+    return {"occurrenceID": specimen_id, **dwc_identification(answer, error), "identifiedBy": "CLIBD"}
 
 
 def done_ids(path: Path, kind: str) -> set[str]:

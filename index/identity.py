@@ -17,11 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-import numpy as np
-
 from clibd.taxonomy import RANKS
 from index.barcodes import Hit
-from index.fitting import precision_threshold
+from index.fitting import capped_separator, precision_threshold
 from index.verdict import RankCall, Verdict, next_rank, status_of
 
 BOLD_BANDS = {"order": 85.0, "family": 90.0, "genus": 95.0, "species": 97.0}
@@ -108,19 +106,8 @@ class BarcodeOutcome:
 
 def novel_band(present: Sequence[float], absent: Sequence[float], max_false: float = MAX_FALSE_NOVEL,
                min_support: int = MIN_NOVEL_SUPPORT) -> Optional[float]:
-    """The best identity below which a taxon is called absent: the balanced separator among the cuts that call
-    at most `max_false` of present taxa absent; None with fewer than `min_support` queries of either kind."""
-    if len(present) < max(min_support, 1) or len(absent) < max(min_support, 1):
-        return None
-    pos, neg = np.sort(np.asarray(present, float)), np.sort(np.asarray(absent, float))
-    cuts = np.unique(np.concatenate([pos, neg, [neg[-1] + 1e-6]]))
-    false = np.searchsorted(pos, cuts, side="left") / len(pos)  # present below the cut
-    caught = np.searchsorted(neg, cuts, side="left") / len(neg)
-    ok = false <= max_false
-    if not ok.any():
-        return None
-    score = np.where(ok, caught - false, -np.inf)
-    return float(cuts[len(cuts) - 1 - int(np.argmax(score[::-1]))])  # of equally good cuts, the highest
+    """The best identity below which a taxon is called absent (`capped_separator` of best identities)."""
+    return capped_separator(present, absent, max_false, min_support)
 
 
 def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5, consensus: float = 0.5,
@@ -134,6 +121,8 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
     """
     bands = IdentityBands(near=near, consensus=consensus)
     scored = [q for q in items if q.hits]
+    votes = IdentityBands(near=near, consensus=0.0)  # labels and shares only; which are confident is fitted here
+    calls_of = {id(q): barcode_verdict(q.hits, votes).ranks for q in scored}
     for i, rank in enumerate(RANKS):
         parent_known = [q for q in scored if i == 0 or q.present[RANKS[i - 1]]]
         novel = novel_band([q.hits[0].identity for q in parent_known if q.present[rank]],
@@ -142,7 +131,7 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
         if novel is not None:
             bands.novel[rank] = novel
         passing = [q for q in scored if bands.novel[rank] is None or q.hits[0].identity >= bands.novel[rank]]
-        calls = [(q, barcode_verdict(q.hits, IdentityBands(near=near, consensus=0.0)).ranks[rank]) for q in passing]
+        calls = [(q, calls_of[id(q)][rank]) for q in passing]
         calls = [(q, (c.label, c.score)) for q, c in calls if c.label and c.score > consensus]
         conf = precision_threshold([q.hits[0].identity for q, _ in calls],
                                    [label == q.truth.label(rank) for q, (label, _) in calls], target)

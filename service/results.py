@@ -6,6 +6,7 @@ import io
 from typing import Iterable
 
 from clibd.taxonomy import RANKS
+from index.identify_files import dwc_identification
 from service.models import JobItem
 
 FLAT_COLUMNS = ["specimen_id", "status", "error", "identification_status", "taxon_rank", "scientific_name",
@@ -45,19 +46,9 @@ def dwc_row(item: JobItem, provenance_ref: str) -> dict:
     row = {c: "" for c in DWC_COLUMNS}
     row.update(occurrenceID=item.specimen_id, basisOfRecord="MaterialSample", identifiedBy="CLIBD",
                identificationReferences=provenance_ref)
-    res = item.result
     if item.dna:
         row["associatedSequences"] = "COI-5P barcode submitted with the job"
-    if res:
-        ident = res["identification"]
-        row.update(scientificName=ident["scientificName"] or "", taxonRank=ident["taxonRank"] or "",
-                   order=ident["order"] or "", family=ident["family"] or "", genus=ident["genus"] or "",
-                   specificEpithet=ident["specificEpithet"] or "",
-                   identificationQualifier={"confident": "", "uncertain": "cf.",
-                                            "novel": "sp. nov.?"}[ident["status"]],
-                   identificationRemarks=ident["identificationRemarks"])
-    else:
-        row["identificationRemarks"] = f"not identified: {item.error}"
+    row.update(dwc_identification(item.result, item.error))
     return row
 
 

@@ -1,7 +1,6 @@
 """Barcode answers from alignment hits: identity bands, consensus, novelty, and fitting the bands."""
 import random
 
-import pytest
 
 from index.barcodes import Hit
 from index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
