@@ -8,6 +8,10 @@ leaves terminal gaps out (`--iddef 2`). A pair whose overlap is shorter than the
 compared. Nor is a pair below `MIN_IDENTITY`: unrelated DNA aligned with free end gaps still matches about half
 its columns by chance (a barcode inside another stretch of COI comes out near 55%), while COI of insects from
 different orders stays above 70%.
+
+Ambiguity codes (IUPAC, N) align with the bases they stand for, but a column holding one says nothing about
+identity: it counts neither as a match nor as a column, nor toward the overlap. A reference that is mostly N
+(real BOLD records are) would otherwise be a 100% match for every query falling into its N stretch.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import edlib
+import numpy as np
 
 from clibd.dna_tokenizer import normalize_sequence
 
@@ -24,6 +29,10 @@ _IUPAC = {"R": "AG", "Y": "CT", "K": "GT", "M": "AC", "S": "CG", "W": "AT", "B":
           "H": "ACT", "V": "ACG", "N": "ACGTRYKMSWBDHV"}
 EQUALITIES = [(code, base) for code, bases in _IUPAC.items() for base in bases]
 _OPS = re.compile(r"(\d+)([=XID])")
+_BASES = frozenset("ACGT")
+_CODE = np.full(256, 4, np.int64)
+for _i, _b in enumerate(b"ACGT"):
+    _CODE[_b] = _i
 
 MIN_OVERLAP_FRACTION = 0.5  # of the shorter barcode
 MIN_OVERLAP_BP = 100
@@ -53,21 +62,108 @@ def align(query: str, target: str, fraction: float = MIN_OVERLAP_FRACTION,
     short, long_ = (query, target) if len(query) <= len(target) else (target, query)
     if not short:
         return None
+    need = min_overlap(len(query), len(target), fraction, min_bp)
+    best, ragged = _infix(short, long_)
+    if ragged:  # the shorter one may overhang an end of the longer: align the overlap their k-mers point to
+        offset = _diagonal(short, long_)
+        if offset is not None:
+            s0, l0 = max(0, -offset), max(0, offset)
+            n = min(len(short) - s0, len(long_) - l0)
+            lo = max(0, l0 - _SLACK)
+            crop, _ = _infix(short[s0:s0 + n], long_[lo:l0 + n + _SLACK])
+            if crop is not None and crop.overlap >= need and (best is None or best.overlap < need
+                                                               or crop.identity > best.identity):
+                best = crop
+    if best is None or best.overlap < need or best.identity < MIN_IDENTITY:
+        return None
+    return best
+
+
+_SLACK = 30  # bases of the longer barcode kept beyond the overlap a k-mer diagonal points to (indels)
+_EDGE = 60  # columns at either end of an alignment where scattered indels betray an overhang
+_K = 12
+
+
+def _infix(short: str, long_: str) -> tuple[Optional[Alignment], bool]:
+    """`short` aligned inside `long_` with terminal gaps trimmed, and whether indels crowd its ends."""
     res = edlib.align(short, long_, mode="HW", task="path", additionalEqualities=EQUALITIES)
     ops = [(int(n), op) for n, op in _OPS.findall(res["cigar"] or "")]
+    s_pos, l_pos = 0, res["locations"][0][0] if res["locations"] else 0
     while ops and ops[0][1] in "ID":  # the overhang of the shorter barcode (or a free gap) at either end
-        ops.pop(0)
+        n, op = ops.pop(0)
+        s_pos, l_pos = (s_pos + n, l_pos) if op == "I" else (s_pos, l_pos + n)
     while ops and ops[-1][1] in "ID":
         ops.pop()
     matches = sum(n for n, op in ops if op == "=")
     columns = sum(n for n, _ in ops)
     overlap = sum(n for n, op in ops if op in "=XI")
-    if columns == 0 or overlap < min_overlap(len(query), len(target), fraction, min_bp):
+    if not (_BASES.issuperset(short) and _BASES.issuperset(long_)):
+        vague, vague_matches = _ambiguous_columns(ops, short, long_, s_pos, l_pos)
+        matches, columns, overlap = matches - vague_matches, columns - vague, overlap - vague
+    if columns <= 0:
+        return None, False
+    return Alignment(100.0 * matches / columns, overlap, columns, matches), _crowded(ops) or _crowded(ops[::-1])
+
+
+def _crowded(ops: list[tuple[int, str]]) -> bool:
+    """Three or more indel columns among the first `_EDGE` columns (COI is coding: real indels are rare)."""
+    seen = gaps = 0
+    for n, op in ops:
+        take = min(n, _EDGE - seen)
+        gaps += take if op in "ID" else 0
+        seen += take
+        if seen >= _EDGE:
+            break
+    return gaps >= 3
+
+
+def _codes(seq: str) -> np.ndarray:
+    """The 2-bit code of every k-mer start (-1 where the k-mer holds an ambiguity code)."""
+    b = _CODE[np.frombuffer(seq.encode(), np.uint8)]
+    n = len(b) - _K + 1
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    codes = np.zeros(n, np.int64)
+    for j in range(_K):
+        codes = (codes << 2) | (b[j:j + n] & 3)
+    bad = np.concatenate([[0], np.cumsum(b > 3)])
+    codes[(bad[_K:] - bad[:n]) > 0] = -1
+    return codes
+
+
+def _diagonal(short: str, long_: str) -> Optional[int]:
+    """The offset (position in `long_` minus position in `short`) most shared k-mers agree on."""
+    cs, cl = _codes(short), _codes(long_)
+    order = np.argsort(cs, kind="stable")
+    sorted_s = cs[order]
+    pos = np.minimum(np.searchsorted(sorted_s, cl), len(sorted_s) - 1) if len(sorted_s) else None
+    if pos is None:
         return None
-    identity = 100.0 * matches / columns
-    if identity < MIN_IDENTITY:
+    hit = (sorted_s[pos] == cl) & (cl >= 0)
+    if np.count_nonzero(hit) < 3:
         return None
-    return Alignment(identity, overlap, columns, matches)
+    diag = np.flatnonzero(hit) - order[pos[hit]] + len(short)
+    counts = np.bincount(diag)
+    return int(np.argmax(counts)) - len(short)
+
+
+def _ambiguous_columns(ops: list[tuple[int, str]], short: str, long_: str, s_pos: int,
+                       l_pos: int) -> tuple[int, int]:
+    """How many aligned (match or mismatch) columns hold an ambiguity code, and how many of those matched."""
+    amb_s = np.frombuffer(short.encode(), np.uint8)
+    amb_l = np.frombuffer(long_.encode(), np.uint8)
+    acgt = np.zeros(256, bool)
+    acgt[list(b"ACGT")] = True
+    amb_s, amb_l = ~acgt[amb_s], ~acgt[amb_l]
+    vague = vague_matches = 0
+    for n, op in ops:
+        if op in "=X":
+            k = int(np.count_nonzero(amb_s[s_pos:s_pos + n] | amb_l[l_pos:l_pos + n]))
+            vague += k
+            vague_matches += k if op == "=" else 0
+        s_pos += n if op in "=XI" else 0
+        l_pos += n if op in "=XD" else 0
+    return vague, vague_matches
 
 
 def percent_identity(query: str, target: str) -> Optional[float]:

@@ -33,7 +33,7 @@ class KmerConfig:
 
 def kmer_codes(sequences: Sequence[str], config: KmerConfig,
                progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct sampled k-mer codes of each sequence, as (codes, owner) arrays sorted by owner then code."""
+    """The sampled k-mer codes of each sequence as (codes, owner) arrays, in sequence order (repeats kept)."""
     codes_out, owners_out = [], []
     for start in tqdm(range(0, len(sequences), _CHUNK), desc="k-mer index", unit="chunk", disable=not progress):
         chunk = sequences[start:start + _CHUNK]
@@ -47,25 +47,31 @@ def kmer_codes(sequences: Sequence[str], config: KmerConfig,
 
 def _chunk_codes(sequences: Sequence[str], config: KmerConfig) -> tuple[np.ndarray, np.ndarray]:
     k = config.k
+    dtype = np.int32 if k <= 15 else np.int64
     joined = "|".join(sequences).encode("ascii", "replace")
     bases = _LOOKUP[np.frombuffer(joined, np.uint8)]
     lengths = np.fromiter((len(s) for s in sequences), np.int64, len(sequences))
     if len(bases) < k:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     n = len(bases) - k + 1
-    codes = np.zeros(n, np.int64)
+    codes = np.zeros(n, dtype)
     for j in range(k):  # rolling 2-bit packing, one pass per position in the k-mer
-        codes = (codes << 2) | (bases[j:j + n] & 3)
+        codes <<= 2
+        codes |= bases[j:j + n] & 3
     bad = np.concatenate([[0], np.cumsum(bases == 255)])
     valid = (bad[k:] - bad[:n]) == 0  # no separator, no ambiguity code inside
     codes = codes[valid]
-    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
-    owner = np.searchsorted(starts, np.flatnonzero(valid), side="right") - 1
+    owner = np.repeat(np.arange(len(sequences), dtype=np.int64), lengths + 1)[:n][valid]
     if config.sample > 1:
         keep = ((codes.astype(np.uint64) * _GOLDEN) >> np.uint64(40)) % np.uint64(config.sample) == 0
         codes, owner = codes[keep], owner[keep]
-    key = np.unique((owner << 32) | codes)  # one per (sequence, k-mer), sorted by sequence then code
-    return key & 0xFFFFFFFF, key >> 32
+    return codes.astype(np.int64), owner
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (sorts `values` in place; cheaper than `np.unique` on big int arrays)."""
+    values.sort()
+    return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
 
 
 class KmerIndex:
@@ -89,8 +95,10 @@ class KmerIndex:
         codes, owner = kmer_codes(sequences, config, progress)
         key = (codes << 32) | owner  # one sort orders postings by k-mer, then by target
         del codes, owner
-        key.sort()
-        distinct, starts = np.unique(key >> 32, return_index=True)
+        key = sorted_unique(key)  # a k-mer repeated within one barcode counts once
+        kmer = key >> 32
+        starts = np.flatnonzero(np.concatenate([[True], kmer[1:] != kmer[:-1]]))
+        distinct = kmer[starts]
         offsets = np.append(starts, len(key)).astype(np.int64)
         targets = (key & 0xFFFFFFFF).astype(np.int32)
         return cls(config, distinct, offsets, targets, len(sequences))
@@ -102,7 +110,7 @@ class KmerIndex:
         says nothing about which reference is closest, while the rare ones (a species', a population's)
         are what tell conspecifics apart; this bounds the work per query however many references there are.
         """
-        q, _ = _chunk_codes([sequence], self.config)
+        q = sorted_unique(_chunk_codes([sequence], self.config)[0])
         if not len(q) or not len(self.codes):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         pos = np.minimum(np.searchsorted(self.codes, q), len(self.codes) - 1)
@@ -123,7 +131,9 @@ class KmerIndex:
             counts = np.bincount(hits, minlength=self.n_targets)
             found = np.flatnonzero(counts)
             return found, counts[found]
-        return np.unique(hits, return_counts=True)
+        hits.sort()
+        starts = np.flatnonzero(np.concatenate([[True], hits[1:] != hits[:-1]]))
+        return hits[starts], np.diff(np.append(starts, len(hits)))
 
     def search(self, sequence: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to `n` targets sharing the most sampled k-mers with `sequence`, most first (ties by position)."""
