@@ -145,7 +145,11 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
         vs = vsearch_top_hits([q.dna for q in qs], [r.dna for r in refs_b], threads=2, maxaccepts=20, maxrejects=64)
         n_p = len(present_q)
 
-        def novel_right(v: Verdict, q: Record) -> bool:
+        def novel_right(v: Verdict, q: Record) -> bool:  # new species, genus claimed (confident) and right
+            return (v.status == "novel" and v.novel_at_rank == "species" and v.ranks["genus"].confident
+                    and v.ranks["genus"].label == q.genus)
+
+        def novel_named(v: Verdict, q: Record) -> bool:  # new species, the closest genus shown is right
             return v.status == "novel" and v.novel_at_rank == "species" and v.ranks["genus"].label == q.genus
 
         def rule(i: int) -> tuple[bool, Optional[str]]:
@@ -157,6 +161,7 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
             "bands": fit_b.__dict__,
             "novel_right_genus": {
                 "ours": _pct(sum(novel_right(ours[i], qs[i]) for i in absent_idx), len(absent_q)),
+                "ours_genus_shown": _pct(sum(novel_named(ours[i], qs[i]) for i in absent_idx), len(absent_q)),
                 "ours_bold_bands": _pct(sum(novel_right(bold[i], qs[i]) for i in absent_idx), len(absent_q)),
                 "rule_97": _pct(sum(rule(i)[0] and rule(i)[1] == qs[i].genus for i in absent_idx), len(absent_q))},
             "false_alarms_on_present": {
@@ -187,8 +192,10 @@ def render(out: dict) -> str:
                          f"{cell('all', 'genus')} | {cell('no_exact_duplicate', 'genus')} | "
                          f"{r['ours_qps']:.0f} / {r['vsearch_qps']:.0f} |")
     lines += ["", "## New species (references without the species, genus present)", "",
-              "| set | absent / present queries | novel + right genus: ours / BOLD bands / 97% rule | "
-              "false alarms on present: ours / BOLD bands / 97% rule | fitted species band (novel below) |",
+              "Novel + right genus, ours: claimed = new species with the genus confident and right; shown = new "
+              "species whose closest genus (confident or not) is right, as the 97% rule names it.", "",
+              "| set | absent / present queries | novel + right genus: ours claimed / ours shown / BOLD bands / "
+              "97% rule | false alarms on present: ours / BOLD bands / 97% rule | fitted species band (novel below) |",
               "|---|---|---|---|---|"]
     for name, res in out["sets"].items():
         ns = res.get("new_species")
@@ -196,7 +203,7 @@ def render(out: dict) -> str:
             continue
         a, f = ns["novel_right_genus"], ns["false_alarms_on_present"]
         lines.append(f"| {name} | {ns['absent_queries']} / {ns['present_queries']} | "
-                     f"{a['ours']} / {a['ours_bold_bands']} / {a['rule_97']} | "
+                     f"{a['ours']} / {a['ours_genus_shown']} / {a['ours_bold_bands']} / {a['rule_97']} | "
                      f"{f['ours']} / {f['ours_bold_bands']} / {f['rule_97']} | "
                      f"{ns['bands']['novel']['species']:.2f} |")
     return "\n".join(lines) + "\n"

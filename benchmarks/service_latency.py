@@ -1,15 +1,18 @@
 """/v1/identify latency and throughput against the bare encoder + search, on this machine.
 
-    python -m benchmarks.service_latency --model clibd-lite0
+    python -m benchmarks.service_latency --model clibd-lite0 [--barcode-references 100000]
 
 1. Bare: the same `Identifier` the service uses, called in this process: encode one barcode (or one photo)
-   and search, p50/p95 over many queries; and the batched encoder (32 barcodes per call) + search, items/s.
+   and search, p50/p95 over many queries; the whole core answer for one barcode (encode, search, k-mer
+   candidates, alignments, verdict); and the batched encoder (32 barcodes per call) + search, items/s.
 2. Service: `clibd serve` started as a subprocess (embedded default), measured over real HTTP: p50/p95 of
    sequential requests, then 32 concurrent clients, with micro-batching on (max batch 32) and off (max 1).
 Ratios printed: service latency / bare latency (the service's overhead), and concurrent throughput with
 batching / without and / the bare batched encoder (the batching's worth). The model is untrained: speed
-does not depend on the weights. References are a synthetic set built with `clibd synth`.
-Writes benchmarks/results/service_latency_<model>.{json,md}.
+does not depend on the weights. References are a synthetic set built with `clibd synth`, or with
+`--barcode-references N`, N SYNTHETIC barcode keys grown from real insect1k barcodes (`benchmarks.dna_scale`;
+needs ../shared/data), indexed with `clibd index build` (DNA keys only, so no photo rows).
+Writes benchmarks/results/service_latency_<model>[_<N>refs].{json,md}.
 """
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ from benchmarks.machine import describe_machine
 from clibd import create_model, save_checkpoint
 from clibd.cli import main as clibd_main
 from clibd.readers import read_records
-from index.identifier import Identifier
+from clibd.records import write_records
+from index.identifier import Identifier, Specimen
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -43,14 +47,22 @@ def pct(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)), "n": len(samples)}
 
 
-def prepare(model: str, work: Path) -> tuple[Path, Path, list]:
-    """An untrained checkpoint of `model` and an index of synthetic reference keys."""
+def prepare(model: str, work: Path, barcode_refs: int, queries: int) -> tuple[Path, Path, list]:
+    """An untrained checkpoint of `model`, an index of synthetic reference keys, and the query records."""
     ckpt = save_checkpoint(create_model(model), work / "model.pt")
-    clibd_main(["synth", "--out", str(work / "synth"), "--min-specimens", "10", "--max-specimens", "14"])
-    records = work / "synth" / "records.tsv"
+    if barcode_refs:
+        from benchmarks.dna_scale import synthetic
+        refs, query_records = synthetic(barcode_refs, queries)
+        records = work / "references.tsv"
+        write_records(refs, records)
+        modalities = "dna"
+    else:
+        clibd_main(["synth", "--out", str(work / "synth"), "--min-specimens", "10", "--max-specimens", "14"])
+        records = work / "synth" / "records.tsv"
+        query_records, modalities = None, "image,dna"
     clibd_main(["index", "build", "--checkpoint", str(ckpt), "--records", str(records), "--out",
-                str(work / "index"), "--modalities", "image,dna"])
-    return ckpt, work / "index", read_records(records)
+                str(work / "index"), "--modalities", modalities])
+    return ckpt, work / "index", query_records or read_records(records)
 
 
 def bare(identifier: Identifier, records: list, n: int) -> dict:
@@ -61,6 +73,8 @@ def bare(identifier: Identifier, records: list, n: int) -> dict:
     out = {}
     for name, items, enc, modality in (("dna", seqs, identifier.encode_dna, "dna"),
                                        ("image", imgs, identifier.encode_images, "image")):
+        if not items:
+            continue
         enc(items[:2])  # warm-up
         times = []
         for item in items:
@@ -69,6 +83,12 @@ def bare(identifier: Identifier, records: list, n: int) -> dict:
             identifier.searcher.search(vec, 10, identifier.key_modality(modality))
             times.append(time.perf_counter() - t0)
         out[name] = pct(times)
+    times = []
+    for seq in seqs:
+        t0 = time.perf_counter()
+        identifier.identify([Specimen(dna=seq)], 10)
+        times.append(time.perf_counter() - t0)
+    out["dna_core"] = pct(times)
     batch = seqs[:32]
     t0, done = time.perf_counter(), 0
     while time.perf_counter() - t0 < 10:
@@ -112,6 +132,8 @@ def sequential(url: str, records: list, n: int) -> dict:
         seqs = [r.dna for r in records if r.dna][:n]
         imgs = [Path(r.image).read_bytes() for r in records if r.image][:max(n // 2, 10)]
         for name, items in (("dna", seqs), ("image", imgs)):
+            if not items:
+                continue
             times = []
             for i, item in enumerate(items[:2] + items):
                 kw = {"data": {"barcode": item}} if name == "dna" else {"files": {"images": ("q.png", item)}}
@@ -153,10 +175,12 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--barcode-references", type=int, default=0,
+                    help="N SYNTHETIC barcode keys instead of the clibd synth set (0: the synth set)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        ckpt, index, records = prepare(args.model, work)
+        ckpt, index, records = prepare(args.model, work, args.barcode_references, args.queries)
         identifier = Identifier.load(ckpt, index, "cpu")
         bare_t = bare(identifier, records, args.queries)
         del identifier
@@ -173,25 +197,34 @@ def main() -> int:
                 proc.wait(timeout=30)
     ratios = {
         "dna_p50_service_over_bare": runs["sequential"]["dna"]["p50_ms"] / bare_t["dna"]["p50_ms"],
-        "image_p50_service_over_bare": runs["sequential"]["image"]["p50_ms"] / bare_t["image"]["p50_ms"],
+        "dna_p50_service_over_core": runs["sequential"]["dna"]["p50_ms"] / bare_t["dna_core"]["p50_ms"],
         "concurrent_batched_over_unbatched": runs["concurrent_batch32"]["requests_per_s"]
         / runs["concurrent_batch1"]["requests_per_s"],
         "concurrent_batched_over_bare_batched_encoder": runs["concurrent_batch32"]["requests_per_s"]
         / bare_t["dna_batched_items_per_s"],
     }
+    if "image" in bare_t:
+        ratios["image_p50_service_over_bare"] = runs["sequential"]["image"]["p50_ms"] / bare_t["image"]["p50_ms"]
     command = "python -m benchmarks.service_latency " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    out = {"command": command, "machine": describe_machine(), "model": args.model, "bare": bare_t,
-           "service": runs, "ratios": ratios}
+    refs = f"{args.barcode_references:,} SYNTHETIC barcode keys" if args.barcode_references else "clibd synth keys"
+    out = {"command": command, "machine": describe_machine(), "model": args.model, "references": refs,
+           "bare": bare_t, "service": runs, "ratios": ratios}
+    name = f"service_latency_{args.model}" + (f"_{args.barcode_references}refs" if args.barcode_references else "")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"service_latency_{args.model}.json").write_text(json.dumps(out, indent=2))
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
     b, s = bare_t, runs
-    md = [f"# /v1/identify against the bare encoder + search ({args.model}, untrained weights)", "",
+    md = [f"# /v1/identify against the bare encoder + search ({args.model}, untrained weights; {refs})", "",
           f"Command: `{command}`  ", f"Machine: {json.dumps(out['machine'])}", "",
           "| query | bare p50 ms | bare p95 ms | service p50 ms | service p95 ms | service / bare (p50) |",
           "|---|---|---|---|---|---|"]
     for q in ("dna", "image"):
-        md.append(f"| {q} | {b[q]['p50_ms']:.1f} | {b[q]['p95_ms']:.1f} | {s['sequential'][q]['p50_ms']:.1f} | "
-                  f"{s['sequential'][q]['p95_ms']:.1f} | {ratios[q + '_p50_service_over_bare']:.2f} |")
+        if q in b:
+            md.append(f"| {q} (encoder + search) | {b[q]['p50_ms']:.1f} | {b[q]['p95_ms']:.1f} | "
+                      f"{s['sequential'][q]['p50_ms']:.1f} | {s['sequential'][q]['p95_ms']:.1f} | "
+                      f"{ratios[q + '_p50_service_over_bare']:.2f} |")
+    md.append(f"| dna (whole core answer: + k-mer candidates, alignments, verdict) | {b['dna_core']['p50_ms']:.1f} | "
+              f"{b['dna_core']['p95_ms']:.1f} | {s['sequential']['dna']['p50_ms']:.1f} | "
+              f"{s['sequential']['dna']['p95_ms']:.1f} | {ratios['dna_p50_service_over_core']:.2f} |")
     md += ["", f"{args.clients} concurrent clients, DNA, {args.seconds:.0f} s each:", "",
            "| run | requests/s | p50 ms | p95 ms |", "|---|---|---|---|",
            f"| service, micro-batching (max 32) | {s['concurrent_batch32']['requests_per_s']:.1f} | "
@@ -202,7 +235,7 @@ def main() -> int:
            f"Batching's worth: {ratios['concurrent_batched_over_unbatched']:.2f}x the unbatched service; the "
            f"batched service reaches {ratios['concurrent_batched_over_bare_batched_encoder']:.2f} of the bare "
            f"batched encoder's rate."]
-    (RESULTS / f"service_latency_{args.model}.md").write_text("\n".join(md) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0
 

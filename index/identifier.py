@@ -208,8 +208,10 @@ def remarks(v: Verdict) -> str:
     """A sentence a person can read."""
     closest = "" if v.top_identity is None else f" (closest reference barcode: {v.top_identity:.1f}% identity)"
     if v.status == "novel" and v.deepest:
+        between = RANKS[RANKS.index(v.deepest) + 1:RANKS.index(v.novel_at_rank)]
+        unsure = "".join(f"; {r} uncertain (closest: {v.ranks[r].label})" for r in between if v.ranks[r].label)
         return (f"likely a new {v.novel_at_rank} of {v.deepest} {v.ranks[v.deepest].label}: no reference "
-                f"{v.novel_at_rank} is close enough{closest}")
+                f"{v.novel_at_rank} is close enough{closest}{unsure}")
     if v.status == "confident":
         return f"confident to species ({v.ranks['species'].label})"
     if v.deepest:

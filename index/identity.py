@@ -9,7 +9,9 @@ hit inside the order band nothing is confident; with no overlapping reference th
 Bands are fitted per reference set by `clibd calibrate` (`fit_bands`); until then BOLD's ID-engine bands
 (97 / 95 / 90 / 85 % for species / genus / family / order) apply to confident labels and 97% to new species,
 and the answer says so. The label at a rank is the best hit's (majority among hits tied at the best identity),
-as an alignment search reports it; the consensus decides only whether it is confident.
+as an alignment search reports it; the consensus decides only whether it is confident. A barcode below the
+species band whose genus is not confident is a new species of its deepest confident rank ("new species in
+family Y, genus uncertain"): its genus label is then the closest reference's, shown but not claimed.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Optional, Sequence
 from clibd.taxonomy import RANKS
 from index.barcodes import Hit
 from index.fitting import capped_separator, precision_threshold
-from index.verdict import RankCall, Verdict, next_rank, status_of
+from index.verdict import RankCall, Verdict, status_of
 
 BOLD_BANDS = {"order": 85.0, "family": 90.0, "genus": 95.0, "species": 97.0}
 # Until fitted, only "new species" is claimed (below 97%, the usual rule); a congeneric species is often less
@@ -88,8 +90,10 @@ def barcode_verdict(hits: Sequence[Hit], bands: IdentityBands) -> Verdict:
             ranks[rank] = RankCall(label, dict(votes[rank]).get(label, 0.0), True)
     for rank in RANKS:
         ranks.setdefault(rank, RankCall(best[rank][0], best[rank][1], False))
-    nxt = next_rank(deepest)
-    novel_at = nxt if deepest is not None and absent(nxt) else None
+    # the shallowest rank below the deepest confident one whose band says its taxon is absent: with the genus
+    # uncertain, a barcode far below the species band is still a new species (of the confident family)
+    below = RANKS[RANKS.index(deepest) + 1:] if deepest is not None else []
+    novel_at = next((rank for rank in below if absent(rank)), None)
     status, novel_at = status_of(deepest, novel_at)
     return Verdict(ranks, deepest, status, novel_at, similarity, distribution={r: votes[r][:5] for r in RANKS},
                    top_identity=top)

@@ -97,7 +97,7 @@ class KmerIndex:
         del codes, owner
         key = sorted_unique(key)  # a k-mer repeated within one barcode counts once
         kmer = key >> 32
-        starts = np.flatnonzero(np.concatenate([[True], kmer[1:] != kmer[:-1]]))
+        starts = np.flatnonzero(np.concatenate([[len(kmer) > 0], kmer[1:] != kmer[:-1]]))
         distinct = kmer[starts]
         offsets = np.append(starts, len(key)).astype(np.int64)
         targets = (key & 0xFFFFFFFF).astype(np.int32)
@@ -132,7 +132,7 @@ class KmerIndex:
             found = np.flatnonzero(counts)
             return found, counts[found]
         hits.sort()
-        starts = np.flatnonzero(np.concatenate([[True], hits[1:] != hits[:-1]]))
+        starts = np.flatnonzero(np.concatenate([[len(hits) > 0], hits[1:] != hits[:-1]]))
         return hits[starts], np.diff(np.append(starts, len(hits)))
 
     def search(self, sequence: str, n: int) -> tuple[np.ndarray, np.ndarray]:

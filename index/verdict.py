@@ -126,12 +126,14 @@ def fuse(verdicts: dict[str, Verdict]) -> Verdict:
         if ok:
             deepest, deciders = rank, sorted(sure)
         ranks[rank] = RankCall(label, float(mean[rank].get(label, 0.0)), ok)
-    nxt = next_rank(deepest)
     novel_rank = None
-    if deepest is not None and nxt is not None:
-        sayers = [m for m, v in verdicts.items() if v.deepest == deepest and v.novel_at_rank == nxt]
-        if sayers and not any(v.ranks[nxt].confident for v in verdicts.values()):
-            novel_rank, deciders = nxt, sorted(sayers)
+    sayers = {m: v.novel_at_rank for m, v in verdicts.items()
+              if deepest is not None and v.deepest == deepest and v.novel_at_rank}
+    if sayers:  # the shallowest absent rank any modality reports, unless some modality is sure down to it
+        rank = min(sayers.values(), key=RANKS.index)
+        span = RANKS[RANKS.index(deepest) + 1:RANKS.index(rank) + 1]
+        if not any(v.ranks[r].confident for v in verdicts.values() for r in span):
+            novel_rank, deciders = rank, sorted(m for m, r in sayers.items() if r == rank)
     status, novel_at = status_of(deepest, novel_rank)
     tops = [v.top_similarity for v in verdicts.values() if v.top_similarity is not None]
     merged = {rank: sorted(mean[rank].items(), key=lambda x: -x[1])[:5] for rank in RANKS}

@@ -26,6 +26,14 @@ def test_below_the_species_band_with_a_known_genus_is_a_new_species_of_that_genu
     assert v.ranks["genus"].label == "Musca" and not v.ranks["species"].confident
 
 
+def test_far_below_the_species_band_with_an_uncertain_genus_is_a_new_species_of_the_family():
+    hits = [_hit("Musca domestica", 91.0), _hit("Stomoxys calcitrans", 90.9)]  # two genera equally close
+    v = barcode_verdict(hits, IdentityBands())
+    assert v.deepest == "family" and not v.ranks["genus"].confident
+    assert v.status == "novel" and v.novel_at_rank == "species"
+    assert v.ranks["genus"].label == "Musca"  # the closest reference's genus, shown, not claimed
+
+
 def test_two_species_equally_close_are_not_confident_at_species():
     hits = [_hit("Musca domestica", 99.0), _hit("Musca autumnalis", 99.0), _hit("Musca autumnalis", 98.8),
             _hit("Musca domestica", 98.9)]

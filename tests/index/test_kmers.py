@@ -54,3 +54,9 @@ def test_barcode_index_maps_identical_barcodes_to_every_key_carrying_them():
     assert sorted(idx.members(first).tolist()) == [0, 3]
     hits = align_hits(a, [("r0", a, None), ("r2", b, 0.5), ("r3", a, 0.9)])
     assert [h.record for h in hits] == ["r3", "r0"] and hits[0].identity == 100.0  # r2: chance-level, no hit
+
+
+def test_an_index_of_no_barcodes_finds_nothing():
+    index = KmerIndex.build([])
+    found, counts = index.search("ACGT" * 100, 5)
+    assert len(found) == 0 and len(counts) == 0
