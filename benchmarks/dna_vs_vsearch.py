@@ -31,7 +31,7 @@ from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
 from clibd.records import Record
 from clibd.taxonomy import RANKS
-from index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, align_hits, candidate_pool
+from index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, candidate_pool, widened_hits
 from index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
 from index.verdict import Verdict
 from training.partition import PartitionConfig, partition
@@ -48,7 +48,7 @@ _STATE: dict = {}
 
 def _hits(seq: str) -> list:
     index, keys, n = _STATE["index"], _STATE["keys"], _STATE["n"]
-    return align_hits(seq, candidate_pool(index, keys, seq, n))
+    return widened_hits(seq, lambda m: candidate_pool(index, keys, seq, m), n)
 
 
 def all_hits(index: BarcodeIndex, keys: list[Record], seqs: list[str], workers: int, n: int) -> list[list]:

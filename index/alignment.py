@@ -88,21 +88,31 @@ def _infix(short: str, long_: str) -> tuple[Optional[Alignment], bool]:
     """`short` aligned inside `long_` with terminal gaps trimmed, and whether indels crowd its ends."""
     res = edlib.align(short, long_, mode="HW", task="path", additionalEqualities=EQUALITIES)
     ops = [(int(n), op) for n, op in _OPS.findall(res["cigar"] or "")]
+    lo, hi = 0, len(ops)
     s_pos, l_pos = 0, res["locations"][0][0] if res["locations"] else 0
-    while ops and ops[0][1] in "ID":  # the overhang of the shorter barcode (or a free gap) at either end
-        n, op = ops.pop(0)
+    while lo < hi and ops[lo][1] in "ID":  # the overhang of the shorter barcode (or a free gap) at either end
+        n, op = ops[lo]
         s_pos, l_pos = (s_pos + n, l_pos) if op == "I" else (s_pos, l_pos + n)
-    while ops and ops[-1][1] in "ID":
-        ops.pop()
-    matches = sum(n for n, op in ops if op == "=")
-    columns = sum(n for n, _ in ops)
-    overlap = sum(n for n, op in ops if op in "=XI")
+        lo += 1
+    while hi > lo and ops[hi - 1][1] in "ID":
+        hi -= 1
+    ops = ops[lo:hi]
+    matches = columns = gaps = deleted = 0
+    for n, op in ops:
+        columns += n
+        if op == "=":
+            matches += n
+        elif op != "X":
+            gaps += n
+            deleted += n if op == "D" else 0
+    overlap = columns - deleted
     if not (_BASES.issuperset(short) and _BASES.issuperset(long_)):
         vague, vague_matches = _ambiguous_columns(ops, short, long_, s_pos, l_pos)
         matches, columns, overlap = matches - vague_matches, columns - vague, overlap - vague
     if columns <= 0:
         return None, False
-    return Alignment(100.0 * matches / columns, overlap, columns, matches), _crowded(ops) or _crowded(ops[::-1])
+    ragged = gaps >= 3 and (_crowded(ops) or _crowded(ops[::-1]))
+    return Alignment(100.0 * matches / columns, overlap, columns, matches), ragged
 
 
 def _crowded(ops: list[tuple[int, str]]) -> bool:

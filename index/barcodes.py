@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -18,6 +18,13 @@ from index.kmers import KmerConfig, KmerIndex, distinct_sequences
 
 KMER_FILE = "dna.kmers.npz"
 DEFAULT_CANDIDATES = 32
+# A query whose best candidate is less identical than this (below any species band) gets WIDEN x the
+# candidates: measured on insect1k (benchmarks.dna_candidates), 32 candidates hold the best alignment of
+# 96.5% of queries of referenced species but of only 47% of new species, 128 of 79%.
+WIDEN_BELOW = 98.0
+WIDEN = 4
+SHORT_OVERLAP = 0.9
+SHORT_OVERLAP_PENALTY = 2.0
 
 
 @dataclass(frozen=True)
@@ -98,10 +105,12 @@ def candidate_pool(index: BarcodeIndex, records: Sequence, sequence: str, n: int
     return pool
 
 
-def align_hits(query: str, candidates: Iterable[tuple[object, str, Optional[float]]]) -> list[Hit]:
+def align_hits(query: str, candidates: Iterable[tuple[object, str, Optional[float]]],
+               done: Optional[dict[str, Optional[Alignment]]] = None) -> list[Hit]:
     """Align the query with each candidate (record, barcode, embedding similarity) — every distinct
-    barcode once — and return the comparable ones as hits, best identity first (then similarity)."""
-    done: dict[str, Optional[Alignment]] = {}
+    barcode once (`done` caches alignments across calls) — and return the comparable ones as hits, best
+    first (`evidence_order`)."""
+    done = {} if done is None else done
     hits = []
     for record, barcode, similarity in candidates:
         if barcode not in done:
@@ -109,6 +118,30 @@ def align_hits(query: str, candidates: Iterable[tuple[object, str, Optional[floa
         a = done[barcode]
         if a is not None:
             hits.append(Hit(record, a.identity, a.overlap, similarity))
-    hits.sort(key=lambda h: (-h.identity, -(h.similarity if h.similarity is not None else -2.0)))
+    return evidence_order(hits)
+
+
+def evidence_order(hits: list[Hit]) -> list[Hit]:
+    """Hits best first: by identity, except that a hit overlapping the query over less than `SHORT_OVERLAP`
+    of the longest overlap any hit reaches must be `SHORT_OVERLAP_PENALTY` points more identical to come
+    first — identity over half a barcode is weaker evidence, and of a different stretch of COI, than over
+    all of it (a 300-bp reference at 90% would otherwise outrank a 630-bp one at 89.5%). Then similarity."""
+    longest = max((h.overlap for h in hits), default=0)
+
+    def key(h: Hit) -> tuple[float, float]:
+        short = h.overlap < SHORT_OVERLAP * longest
+        return (-(h.identity - (SHORT_OVERLAP_PENALTY if short else 0.0)),
+                -(h.similarity if h.similarity is not None else -2.0))
+    return sorted(hits, key=key)
+
+
+def widened_hits(query: str, pool_of: Callable[[int], list[tuple[object, str, Optional[float]]]],
+                 n: int) -> list[Hit]:
+    """Hits among the `n` best k-mer candidates (`pool_of(n)`); when none reaches `WIDEN_BELOW` identity —
+    a specimen unlike every reference, whose closest relatives share few k-mers with it — among `WIDEN` x n."""
+    done: dict[str, Optional[Alignment]] = {}
+    hits = align_hits(query, pool_of(n), done)
+    if not hits or hits[0].identity < WIDEN_BELOW:
+        hits = align_hits(query, pool_of(n * WIDEN), done)
     return hits
 

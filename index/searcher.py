@@ -14,7 +14,7 @@ import numpy as np
 
 from clibd.dna_tokenizer import try_normalize
 from clibd.taxonomy import RANKS
-from index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit, align_hits, candidate_pool
+from index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit, candidate_pool, widened_hits
 from index.factory import build_index, gpu_available, search_params, to_gpu
 from index.snapshot import KeyRecord, Snapshot, load_snapshot, write_snapshot
 
@@ -223,17 +223,21 @@ class Searcher:
             snapshot, delta, removed = self.snapshot, self._delta.get("dna"), self._removed
         if snapshot.barcodes is None or delta is None:
             return []
-        similarity = {(n.record.id, n.record.modality): n.similarity for n in neighbors}
-        pool: list[tuple[object, str, Optional[float]]] = []
-        for barcodes, records in ((snapshot.barcodes, snapshot.records["dna"]),
-                                  (self._delta_index(delta), delta.records)):
-            if barcodes is not None:
-                pool += candidate_pool(barcodes, records, sequence, candidates, removed, similarity)
-        for n in neighbors:  # embedding neighbours the k-mers did not bring
-            dna = try_normalize(n.record.dna)
-            if (n.record.id, n.record.modality) in similarity and dna and n.record.id not in removed:
-                pool.append((n.record, dna, n.similarity))
-        return align_hits(sequence, pool)
+        neighbors = list(neighbors)
+        delta_index = self._delta_index(delta)
+
+        def pool_of(n_candidates: int) -> list[tuple[object, str, Optional[float]]]:
+            similarity = {(n.record.id, n.record.modality): n.similarity for n in neighbors}
+            pool: list[tuple[object, str, Optional[float]]] = []
+            for barcodes, records in ((snapshot.barcodes, snapshot.records["dna"]), (delta_index, delta.records)):
+                if barcodes is not None:
+                    pool += candidate_pool(barcodes, records, sequence, n_candidates, removed, similarity)
+            for n in neighbors:  # embedding neighbours the k-mers did not bring
+                dna = try_normalize(n.record.dna)
+                if (n.record.id, n.record.modality) in similarity and dna and n.record.id not in removed:
+                    pool.append((n.record, dna, n.similarity))
+            return pool
+        return widened_hits(sequence, pool_of, candidates)
 
     def _delta_index(self, delta: _Delta) -> Optional[BarcodeIndex]:
         """The k-mer index of the delta's DNA keys, rebuilt when keys were added since the last one."""

@@ -10,6 +10,7 @@ import io
 import re
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Optional
@@ -76,8 +77,42 @@ def read_image(data: bytes, name: str, limits: Limits) -> Image.Image:
         raise InputError(422, f"image {name!r} is corrupt or truncated: {exc}") from None
 
 
+def decode_text(data: bytes, what: str) -> str:
+    """Uploaded bytes as text (UTF-8, a BOM dropped); InputError 415 for binary data such as a photo or a ZIP."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(415, f"the {what} is not text (binary data: a photo or an archive sent in its place?)") \
+            from None
+    check_text(text, what)
+    return text
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_text(text: str, what: str) -> None:
+    """InputError 415 when text holds control characters (binary data that happens to decode)."""
+    bad = _CONTROL.search(text)
+    if bad:
+        raise InputError(415, f"the {what} is not text: a control character (code {ord(bad.group())}) at "
+                              f"position {bad.start() + 1}")
+
+
+def check_reference_id(value: str) -> str:
+    """A reference id as given (e.g. a BOLD processid), or InputError: no '.'/'..', separators, control
+    characters or the text keys' 'taxon:' prefix."""
+    ident = value.strip()
+    if (not ident or ident in (".", "..") or any(c in ident for c in "/\\") or not ident.isprintable()
+            or ident.startswith("taxon:")):
+        raise InputError(422, f"invalid reference id {value!r}: it must be printable, not '.' or '..', hold no "
+                              f"'/' or '\\', and not start with 'taxon:'")
+    return ident
+
+
 def check_barcode(sequence: str, limits: Limits, name: str = "barcode") -> str:
     """The normalised barcode (upper case, gaps removed), or InputError saying what is wrong with it."""
+    check_text(sequence, name)
     if re.search(r"[Uu]", sequence):
         pos = re.search(r"[Uu]", sequence).start() + 1
         raise InputError(422, f"{name} contains U at position {pos}: that is RNA; submit the DNA barcode (T)")
@@ -187,6 +222,9 @@ def safe_extract_images(data: bytes, dest: Path, limits: Limits) -> dict[str, Pa
     except zipfile.BadZipFile:
         raise InputError(422, "the upload named as a ZIP is not a readable ZIP archive") from None
     members = [m for m in archive.infolist() if not m.is_dir()]
+    encrypted = [m.filename for m in members if m.flag_bits & 0x1]
+    if encrypted:
+        raise InputError(422, f"ZIP member {encrypted[0]!r} is encrypted; send the images unencrypted")
     if len(members) > limits.max_zip_members:
         raise InputError(413, f"the ZIP has {len(members):,} files, over the limit of {limits.max_zip_members:,}")
     for m in members:
@@ -201,6 +239,18 @@ def safe_extract_images(data: bytes, dest: Path, limits: Limits) -> dict[str, Pa
         if m.compress_size and m.file_size / m.compress_size > limits.max_compression_ratio and m.file_size > 1 << 20:
             raise InputError(413, f"ZIP member {m.filename!r} is compressed {m.file_size / m.compress_size:,.0f}:1 "
                                   f"(a ZIP bomb?); the limit is {limits.max_compression_ratio:.0f}:1")
+    packed = sum(m.compress_size for m in members)
+    if declared > 1 << 20 and declared > limits.max_compression_ratio * max(packed, 1):
+        raise InputError(413, f"the ZIP's members are compressed {declared / max(packed, 1):,.0f}:1 in all (a ZIP "
+                              f"bomb of many small members?); the limit is {limits.max_compression_ratio:.0f}:1")
+    try:
+        return _extract(archive, members, dest, limits)
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
+        raise InputError(422, f"the ZIP is damaged or uses an unsupported feature: {exc}") from None
+
+
+def _extract(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], dest: Path,
+             limits: Limits) -> dict[str, Path]:
     out: dict[str, Path] = {}
     written = 0
     dest.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,13 @@
 """Reference records added by admins: stored in the database, mirrored into every process's search delta."""
 from __future__ import annotations
 
+import hashlib
 import logging
+import shutil
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Optional
 
 from sqlalchemy import func, select, update
@@ -22,6 +25,19 @@ def to_record(row: ReferenceRecord) -> Record:
     """The library record of a stored reference (its first image serves as its image key)."""
     return Record(id=row.id, order=row.order, family=row.family, genus=row.genus, species=row.species,
                   bin=row.bin, dna=row.dna, image=row.images[0] if row.images else None)
+
+
+MAX_OFFSET = 2**31 - 1  # list offsets beyond any table (and within every database's integer)
+
+
+def reference_folder(data_dir: Path, ref_id: str) -> Path:
+    """Where an added reference's images are stored: a folder named by the server, never by the id."""
+    return data_dir / "references" / hashlib.sha256(ref_id.encode()).hexdigest()[:24]
+
+
+def remove_reference_files(data_dir: Path, ref_id: str) -> None:
+    """Delete an added reference's stored images (nothing outside its own folder is touched)."""
+    shutil.rmtree(reference_folder(data_dir, ref_id), ignore_errors=True)
 
 
 def reference_json(row: ReferenceRecord) -> dict:

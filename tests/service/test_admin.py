@@ -23,6 +23,8 @@ def test_add_list_delete_and_reindex(client, worker, settings, service_assets, c
                     files=[("images", ("a.png", Path(new.image).read_bytes(), "image/png"))])
     assert r.status_code == 201, r.text
     assert r.json()["searchable"] is True and r.json()["images"] == 1
+    stored = [p for p in (settings.data_dir / "references").rglob("*") if p.is_file()]
+    assert len(stored) == 1 and new.id not in str(stored[0])  # the server names the stored file
     after = client.post("/v1/identify", data={"barcode": new.dna, "top_k": "1"}).json()
     assert after["neighbors"][0]["reference_id"] == new.id and after["neighbors"][0]["percent_identity"] == 100.0
     assert client.post("/v1/identify", data={"barcode": new.dna, "restrict_to": new.species}).status_code == 200
@@ -49,6 +51,7 @@ def test_add_list_delete_and_reindex(client, worker, settings, service_assets, c
     again = client.post("/v1/identify", data={"barcode": new.dna, "top_k": "1"}).json()
     assert again["neighbors"][0]["reference_id"] != new.id
     assert client.delete(f"/v1/admin/references/{new.id}", headers=hdr).status_code == 404
+    assert not [p for p in (settings.data_dir / "references").rglob("*") if p.is_file()]  # DELETE removed it
     snapshot_key = before["neighbors"][0]["reference_id"]
     assert client.delete(f"/v1/admin/references/{snapshot_key}", headers=hdr).status_code == 200
 
@@ -62,3 +65,14 @@ def test_bad_reference_input(client, settings, capsys):
     r = client.post("/v1/admin/references", headers=hdr, data={"id": "R1", "species": "A b", "dna": "ACGU" * 100})
     assert r.status_code == 422 and "RNA" in r.json()["detail"]
     assert client.get("/v1/admin/references", headers=hdr).json() == []
+
+
+def test_reference_ids_cannot_name_paths_and_list_bounds_are_checked(client, settings, capsys):
+    hdr = _key(settings, capsys)
+    for bad in ("..", ".", "a/b", "a\\b", "tab\there", "taxon:x"):
+        r = client.post("/v1/admin/references", headers=hdr, data={"id": bad, "species": "A b", "dna": "ACGT" * 160})
+        assert r.status_code == 422 and "invalid reference id" in r.json()["detail"], (bad, r.text)
+    assert not (settings.data_dir / "references").exists() or not any((settings.data_dir / "references").iterdir())
+    assert client.get("/v1/admin/references", headers=hdr).json() == []
+    for params in ({"offset": "9" * 20}, {"offset": "-1"}, {"limit": "0"}, {"limit": "1001"}):
+        assert client.get("/v1/admin/references", headers=hdr, params=params).status_code == 422

@@ -26,6 +26,23 @@ def _zip(entries: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def _bad_crc_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("a.png", png_bytes())
+    data = bytearray(buf.getvalue())
+    data[60] ^= 0xFF  # a byte of the stored member's data: its CRC no longer matches
+    return bytes(data)
+
+
+def _encrypted_zip() -> bytes:
+    data = bytearray(_zip({"a.png": png_bytes()}))
+    data[6] |= 1  # the "encrypted" flag, in the local header and in the central directory
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 1
+    return bytes(data)
+
+
 def _jpeg_truncated() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (200, 200), (10, 200, 30)).save(buf, format="JPEG")
@@ -56,6 +73,10 @@ IDENTIFY_CASES = [
     ("top_k 0", {"data": {"barcode": GOOD, "top_k": "0"}}, 422, "top_k"),
     ("top_k not a number", {"data": {"barcode": GOOD, "top_k": "many"}}, 422, "top_k"),
     ("unknown modality", {"data": {"barcode": GOOD, "modalities": "smell"}}, 422, "modalities"),
+    ("a photo sent as the barcode file", {"files": {"barcode": ("b.fasta", png_bytes(), "text/plain")}}, 415,
+     "not text"),
+    ("control characters in the barcode", {"data": {"barcode": GOOD[:200] + "\x01\x02" + GOOD[200:]}}, 415,
+     "control character"),
 ]
 
 
@@ -82,6 +103,12 @@ JOB_CASES = [
     ("ZIP bomb", {"files": {"images_zip": ("z.zip", _zip({"a.png": b"\0" * (300 << 20)}), "application/zip")}},
      413, "ZIP"),
     ("not a ZIP", {"files": {"images_zip": ("z.zip", b"PK-not-really", "application/zip")}}, 422, "not a readable ZIP"),
+    ("ZIP member failing its CRC", {"files": {"images_zip": ("z.zip", _bad_crc_zip(), "application/zip")}}, 422,
+     "damaged"),
+    ("ZIP with an encrypted member", {"files": {"images_zip": ("z.zip", _encrypted_zip(), "application/zip")}},
+     422, "encrypted"),
+    ("ZIP bomb of many small members", {"files": {"images_zip": (
+        "z.zip", _zip({f"{i}.png": b"\0" * (256 << 10) for i in range(64)}), "application/zip")}}, 413, "in all"),
     ("CSV with wrong columns", {"files": {"manifest": ("m.csv", b"name,colour\na,red\n", "text/csv")}}, 422,
      "needs an id column"),
     ("CSV naming images not in the ZIP", {"files": {

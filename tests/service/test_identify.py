@@ -63,3 +63,12 @@ def test_info_health_ready_metrics(client):
     assert "clibd_http_requests_total" in metrics and "clibd_index_keys" in metrics
     assert client.get("/docs").status_code == 200 and "/v1/identify" in client.get("/openapi.json").text
 
+
+
+def test_a_barcode_file_sent_as_the_barcode_field_is_read(client, service_assets):
+    """What `curl -F barcode=@specimen.fasta` sends: the barcode as a file part."""
+    dna = _key_record(service_assets).dna
+    text = client.post("/v1/identify", data={"barcode": dna}).json()
+    r = client.post("/v1/identify", files={"barcode": ("specimen.fasta", f">s1\n{dna}\n", "text/plain")})
+    assert r.status_code == 200, r.text
+    assert r.json()["neighbors"][0]["reference_id"] == text["neighbors"][0]["reference_id"]

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_, select
 
 from clibd.records import clean
 from service.api.deps import AdminDep, IdentifierDep, SessionDep, StateDep
-from service.inputs import parse_barcode_field, read_image
+from service.inputs import check_reference_id, parse_barcode_field, read_image
 from service.models import ReferenceRecord, utcnow
-from service.references import reference_json
+from service.references import MAX_OFFSET, reference_folder, reference_json, remove_reference_files
 from service.schemas import Problem, ReferenceOut
 from service.tasks import REINDEX
 
@@ -35,9 +35,7 @@ async def add_reference(
     s = state.runtime.settings
     if not any(clean(x) for x in (order, family, genus, species)):
         raise HTTPException(422, "a reference needs a taxonomy: at least one of order, family, genus, species")
-    ident = id.strip()
-    if not ident or "/" in ident or ident.startswith("taxon:"):
-        raise HTTPException(422, f"invalid reference id {id!r} (no '/', not starting with 'taxon:')")
+    ident = check_reference_id(id)
     if session.get(ReferenceRecord, ident) is not None or identifier.searcher.has_key(ident):
         raise HTTPException(409, f"a reference with id {ident!r} exists; delete it first to replace it")
     seq = parse_barcode_field(dna, s.limits) if dna and dna.strip() else None
@@ -47,7 +45,7 @@ async def add_reference(
     decoded = [(f.filename, read_image(await f.read(), f.filename, s.limits)) for f in uploads]
     if seq is None and not decoded:
         raise HTTPException(422, "a reference needs a barcode (dna) and/or images")
-    folder = (s.data_dir / "references" / ident).resolve()
+    folder = reference_folder(s.data_dir, ident)
     paths = []
     for i, (_, img) in enumerate(decoded):
         folder.mkdir(parents=True, exist_ok=True)
@@ -64,10 +62,9 @@ async def add_reference(
 
 @router.get("/references", response_model=list[ReferenceOut], responses=ERRORS)
 def list_references(session: SessionDep, admin: AdminDep, taxon: Optional[str] = None,
-                    status: Optional[str] = None, limit: int = 100, offset: int = 0) -> list[dict]:
+                    status: Optional[str] = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[dict]:
     """Added references, newest first, filtered by a taxon at any rank and/or status."""
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise HTTPException(422, "limit must be 1..1000 and offset >= 0")
     q = select(ReferenceRecord)
     if taxon:
         t = taxon.lower()
@@ -91,6 +88,8 @@ async def delete_reference(state: StateDep, session: SessionDep, identifier: Ide
         session.add(row)
     elif row.status == "deleted":
         raise HTTPException(404, f"reference {ref_id!r} is already deleted")
+    remove_reference_files(state.runtime.settings.data_dir, ref_id)
+    row.images = []
     row.status = "deleted"
     row.snapshot_id = None
     row.updated_at = utcnow()

@@ -1,15 +1,16 @@
 """POST /v1/identify: one specimen (photos and/or a barcode) -> per-rank answer with evidence."""
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Optional, Union
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from service.api.deps import IdentifierDep, StateDep
 from service.api.metrics import IDENTIFICATIONS
 from index.identifier import mean_direction
-from service.inputs import parse_barcode_field, read_image
+from service.inputs import decode_text, parse_barcode_field, read_image
 from service.schemas import IdentifyResponse, Problem
 
 router = APIRouter(prefix="/v1", tags=["identify"])
@@ -21,7 +22,8 @@ async def identify(
     state: StateDep,
     identifier: IdentifierDep,
     images: Annotated[Optional[list[UploadFile]], File(description="photos of the specimen")] = None,
-    barcode: Annotated[Optional[str], Form(description="COI barcode, raw or one-record FASTA")] = None,
+    barcode: Annotated[Union[UploadFile, str, None], Form(
+        description="COI barcode, raw or one-record FASTA: as text, or as a file (curl -F barcode=@x.fasta)")] = None,
     barcode_file: Annotated[Optional[UploadFile], File(description="the barcode as a FASTA file")] = None,
     top_k: Annotated[Optional[int], Form(description="neighbours to return")] = None,
     restrict_to: Annotated[Optional[str], Form(description="search only under this taxon (any rank)")] = None,
@@ -39,10 +41,12 @@ async def identify(
         unknown = use - {"image", "dna"}
         if unknown or not use:
             raise HTTPException(422, f"modalities must be image, dna or image,dna; got {modalities!r}")
+    if isinstance(barcode, StarletteUpload):
+        barcode = decode_text(await barcode.read(), "barcode file")
     if barcode_file is not None and barcode_file.filename:
         if barcode:
             raise HTTPException(422, "send the barcode either as text (barcode) or as a file (barcode_file), not both")
-        barcode = (await barcode_file.read()).decode("utf-8", errors="replace")
+        barcode = decode_text(await barcode_file.read(), "barcode file")
     uploads = [f for f in (images or []) if f.filename or f.size]
     if len(uploads) > s.max_images:
         raise HTTPException(422, f"{len(uploads)} images; at most {s.max_images} per specimen")

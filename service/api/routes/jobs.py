@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from service import jobs
 from service.api.deps import IdentifierDep, SessionDep, StateDep
-from service.inputs import InputError
+from service.inputs import decode_text
 from service.models import Job, JobItem
 from service.results import DWC_COLUMNS, FLAT_COLUMNS, dwc_row, flat_row, item_json, table
 from service.schemas import JobAccepted, JobProgress, Problem
@@ -23,11 +23,7 @@ ERRORS = {c: {"model": Problem} for c in (404, 413, 422, 503)}
 async def _text(upload: Optional[UploadFile], what: str) -> Optional[str]:
     if upload is None or not upload.filename:
         return None
-    data = await upload.read()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(422, f"the {what} is not UTF-8 text") from None
+    return decode_text(await upload.read(), what)
 
 
 @router.post("", status_code=202, response_model=JobAccepted, responses=ERRORS)
