@@ -1,11 +1,13 @@
 """Bulk jobs: create from uploads, claim items atomically, process them in encoder batches, recover lost ones.
 
 An item is claimed by an UPDATE that only succeeds on a pending item (or one whose claim is older than the
-lease), and its result is written only under that same claim, so a worker killed mid-chunk loses nothing and
-a redelivered or re-dispatched chunk never writes an item twice.
+lease) and stamps it with a fresh token; its result is written only under that token, so a worker killed
+mid-chunk loses nothing and a redelivered or re-dispatched chunk never writes an item twice. An item claimed
+`max_attempts` times without an answer fails with the reason, so nothing is re-sent forever.
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -19,7 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from index.identifier import Identifier, Specimen
 from service.inputs import InputError, Limits, check_barcode, parse_fasta, parse_manifest, read_image, \
     safe_extract_images
-from service.models import Job, JobItem, utcnow
+from service.models import ItemStatus, Job, JobItem, utcnow
+
+log = logging.getLogger(__name__)
+PENDING, RUNNING, DONE, FAILED = (status.value for status in ItemStatus)
 
 
 @dataclass
@@ -73,7 +78,7 @@ def create_job(session: Session, data_dir: Path, upload: Upload, limits: Limits,
         session.add(job)
         session.flush()
         session.add_all([JobItem(job_id=job_id, position=i, specimen_id=it["specimen_id"], dna=it["dna"],
-                                 images=it["images"], status="pending", attempts=0) for i, it in enumerate(items)])
+                                 images=it["images"], status=PENDING, attempts=0) for i, it in enumerate(items)])
         session.commit()
         return job
     except Exception:
@@ -93,39 +98,62 @@ def chunked(ids: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(ids[i:i + size])
 
 
-def claim(session: Session, job_id: str, ids: Sequence[int], lease_s: float) -> tuple[list[JobItem], datetime]:
-    """Atomically take the pending (or lease-expired) items among `ids`; returns them and the claim time."""
+@dataclass(frozen=True)
+class Claim:
+    """The items one worker took in one go, and the token its results must carry."""
+
+    items: list[JobItem]
+    token: str
+
+
+def claim(session: Session, job_id: str, ids: Sequence[int], lease_s: float, max_attempts: int) -> Claim:
+    """Atomically take the pending (or lease-expired) items among `ids` under a fresh token; a lost item
+    that has used up `max_attempts` claims fails with the reason instead of being taken again."""
     now = utcnow()
-    stale = now - timedelta(seconds=lease_s)
-    session.execute(update(JobItem).where(
-        JobItem.job_id == job_id, JobItem.id.in_(list(ids)),
-        or_(JobItem.status == "pending", and_(JobItem.status == "running", JobItem.claimed_at < stale)),
-    ).values(status="running", claimed_at=now, attempts=JobItem.attempts + 1))
+    stale = and_(JobItem.status == RUNNING, JobItem.claimed_at < now - timedelta(seconds=lease_s))
+    mine = and_(JobItem.job_id == job_id, JobItem.id.in_(list(ids)))
+    session.execute(update(JobItem).where(mine, stale, JobItem.attempts >= max_attempts).values(
+        status=FAILED, claim_token=None, finished_at=now,
+        error=f"gave up after {max_attempts} attempts: the worker holding this item stopped before answering"))
+    token = uuid.uuid4().hex
+    session.execute(update(JobItem).where(mine, or_(JobItem.status == PENDING, stale)).values(
+        status=RUNNING, claimed_at=now, claim_token=token, attempts=JobItem.attempts + 1))
     session.execute(update(Job).where(Job.id == job_id, Job.status == "queued").values(status="running",
                                                                                      started_at=now))
     session.commit()
-    mine = session.scalars(select(JobItem).where(JobItem.id.in_(list(ids)), JobItem.status == "running",
-                                                 JobItem.claimed_at == now)).all()
-    return list(mine), now
+    items = session.scalars(select(JobItem).where(JobItem.claim_token == token)).all()
+    return Claim(list(items), token)
 
 
-def _finish(session: Session, item: JobItem, claimed_at: datetime, **values) -> None:
-    session.execute(update(JobItem).where(JobItem.id == item.id, JobItem.status == "running",
-                                          JobItem.claimed_at == claimed_at).values(finished_at=utcnow(), **values))
+def _finish(session: Session, item: JobItem, token: str, **values) -> None:
+    session.execute(update(JobItem).where(JobItem.id == item.id, JobItem.claim_token == token).values(
+        finished_at=utcnow(), claim_token=None, **values))
+
+
+def _give_back(session: Session, item: JobItem, token: str, error: str, max_attempts: int) -> None:
+    """An item whose identification raised: retried by a later claim, or failed once its attempts are spent."""
+    if item.attempts >= max_attempts:
+        _finish(session, item, token, status=FAILED, error=f"failed {item.attempts} times; last error: {error}")
+    else:
+        session.execute(update(JobItem).where(JobItem.id == item.id, JobItem.claim_token == token).values(
+            status=PENDING, claim_token=None, error=error))
 
 
 def process_chunk(identifier: Identifier, factory: sessionmaker, job_id: str, ids: Sequence[int],
-                  limits: Limits, lease_s: float) -> int:
-    """Identify the claimable items among `ids` in one encoder batch; returns how many this call finished."""
+                  limits: Limits, lease_s: float, max_attempts: int = 3) -> int:
+    """Identify the claimable items among `ids` in one encoder batch; returns how many this call finished.
+
+    Bad input fails its item at once; an error inside identification re-runs the batch one specimen at a
+    time, so one poisonous specimen fails alone (after `max_attempts`) and the others are answered."""
     with factory() as session:
-        items, claimed_at = claim(session, job_id, ids, lease_s)
-        if not items:
+        taken = claim(session, job_id, ids, lease_s, max_attempts)
+        if not taken.items:
             return 0
         job = session.get(Job, job_id)
         top_k = int(job.options.get("top_k", 10))
         restrict_to = job.options.get("restrict_to")
         good: list[tuple[JobItem, Specimen]] = []
-        for item in items:
+        for item in taken.items:
             try:
                 if not item.dna and not item.images:
                     raise InputError(422, "no barcode and no image")
@@ -133,19 +161,30 @@ def process_chunk(identifier: Identifier, factory: sessionmaker, job_id: str, id
                 images = [read_image(Path(p).read_bytes(), Path(p).name, limits) for p in item.images]
                 good.append((item, Specimen(images=images, dna=dna)))
             except (InputError, OSError) as exc:
-                _finish(session, item, claimed_at, status="failed", error=getattr(exc, "message", str(exc)))
-        answers = identifier.identify([s for _, s in good], top_k, restrict_to) if good else []
-        for (item, _), answer in zip(good, answers):
-            _finish(session, item, claimed_at, status="done", result=answer)
+                _finish(session, item, taken.token, status=FAILED, error=getattr(exc, "message", str(exc)))
+        try:
+            answers = identifier.identify([s for _, s in good], top_k, restrict_to) if good else []
+            for (item, _), answer in zip(good, answers):
+                _finish(session, item, taken.token, status=DONE, result=answer)
+        except Exception:  # noqa: BLE001 - one at a time, to find the specimen that raises
+            log.exception("a batch of job %s raised; answering its %d specimens one at a time", job_id, len(good))
+            for item, specimen in good:
+                try:
+                    answer = identifier.identify([specimen], top_k, restrict_to)[0]
+                except Exception as exc:  # noqa: BLE001 - recorded on the item, which is retried or failed
+                    log.exception("job %s item %s raised", job_id, item.specimen_id)
+                    _give_back(session, item, taken.token, f"{type(exc).__name__}: {exc}", max_attempts)
+                else:
+                    _finish(session, item, taken.token, status=DONE, result=answer)
         session.commit()
         close_if_finished(session, job_id)
-        return len(items)
+        return len(taken.items)
 
 
 def close_if_finished(session: Session, job_id: str) -> bool:
     """Mark the job done when none of its items is pending or running."""
     open_items = session.scalar(select(func.count()).select_from(JobItem).where(
-        JobItem.job_id == job_id, JobItem.status.in_(("pending", "running"))))
+        JobItem.job_id == job_id, JobItem.status.in_((PENDING, RUNNING))))
     if open_items:
         return False
     session.execute(update(Job).where(Job.id == job_id, Job.status != "done").values(status="done",
@@ -158,8 +197,8 @@ def recoverable(session: Session, lease_s: float, chunk: int) -> list[tuple[str,
     """Chunks of items that no live claim covers: claims past the lease, and pending items of old jobs."""
     stale = utcnow() - timedelta(seconds=lease_s)
     rows = session.execute(select(JobItem.job_id, JobItem.id).join(Job).where(or_(
-        and_(JobItem.status == "running", JobItem.claimed_at < stale),
-        and_(JobItem.status == "pending", Job.created_at < stale))).order_by(JobItem.job_id, JobItem.position)).all()
+        and_(JobItem.status == RUNNING, JobItem.claimed_at < stale),
+        and_(JobItem.status == PENDING, Job.created_at < stale))).order_by(JobItem.job_id, JobItem.position)).all()
     by_job: dict[str, list[int]] = {}
     for job_id, item_id in rows:
         by_job.setdefault(job_id, []).append(item_id)
@@ -170,7 +209,7 @@ def progress(session: Session, job: Job) -> dict:
     """Done, failed, running and pending counts, with an ETA from the rate so far."""
     counts = dict(session.execute(select(JobItem.status, func.count()).where(JobItem.job_id == job.id)
                                   .group_by(JobItem.status)).all())
-    done, failed = counts.get("done", 0), counts.get("failed", 0)
+    done, failed = counts.get(DONE, 0), counts.get(FAILED, 0)
     finished = done + failed
     eta = None
     if job.started_at and 0 < finished < job.total:
@@ -178,6 +217,6 @@ def progress(session: Session, job: Job) -> dict:
         rate = finished / max((utcnow() - started).total_seconds(), 1e-3)
         eta = round((job.total - finished) / rate, 1)
     return {"id": job.id, "status": job.status, "total": job.total, "done": done, "failed": failed,
-            "running": counts.get("running", 0), "pending": counts.get("pending", 0), "eta_seconds": eta,
+            "running": counts.get(RUNNING, 0), "pending": counts.get(PENDING, 0), "eta_seconds": eta,
             "created_at": job.created_at.isoformat(), "finished_at": job.finished_at.isoformat()
             if job.finished_at else None}

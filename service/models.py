@@ -1,6 +1,7 @@
 """Tables: reference records added by admins, bulk jobs and their items, API keys."""
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -11,6 +12,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 def utcnow() -> datetime:
     """Now, timezone-aware."""
     return datetime.now(timezone.utc)
+
+
+class ItemStatus(str, enum.Enum):
+    """Where a job item is: waiting, claimed by a worker, answered, or failed with its reason."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class Base(DeclarativeBase):
@@ -59,8 +69,9 @@ class JobItem(Base):
     specimen_id: Mapped[str] = mapped_column(String(256))
     dna: Mapped[Optional[str]] = mapped_column(Text)
     images: Mapped[list] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed
+    status: Mapped[str] = mapped_column(String(16), default=ItemStatus.PENDING.value)  # an ItemStatus value
     claimed_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    claim_token: Mapped[Optional[str]] = mapped_column(String(32))  # whose claim it is: results need it
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[Optional[str]] = mapped_column(Text)
     result: Mapped[Optional[dict]] = mapped_column(JSON)

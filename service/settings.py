@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(5.0, description="how long the first query waits for others to join a batch")
     job_chunk_size: int = Field(64, description="job items per task (one encoder batch)")
     item_lease_s: float = Field(300.0, description="a claimed job item older than this is taken as lost")
+    item_max_attempts: int = Field(3, ge=1, description="claims of a job item before it fails with the reason")
     worker_concurrency: int = 1
     embedded_worker: bool = Field(True, description="`clibd serve` starts a worker when the broker is embedded")
 

@@ -30,7 +30,8 @@ def process_chunk(self, job_id: str, item_ids: list[int]) -> int:
     rt = worker_runtime(settings)
     identifier = rt.require()
     rt.sync.sync()
-    return jobs.process_chunk(identifier, rt.sessions, job_id, item_ids, settings.limits, settings.item_lease_s)
+    return jobs.process_chunk(identifier, rt.sessions, job_id, item_ids, settings.limits, settings.item_lease_s,
+                              settings.item_max_attempts)
 
 
 @shared_task(bind=True, name=REINDEX, acks_late=True)

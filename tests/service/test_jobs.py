@@ -70,3 +70,76 @@ def test_items_are_batched_on_the_encoder(client, worker, service_assets, settin
     finally:
         ident.encode_dna = encode
     assert calls == [40]  # one chunk of 40 items -> one encoder call with all of them, not 40 calls
+
+
+def test_a_specimen_that_breaks_identification_fails_alone_after_max_attempts(settings):
+    from index.identifier import Identifier
+    from service.db import make_engine, migrate, session_factory
+    from service.jobs import Upload, create_job, item_ids, process_chunk
+    from service.models import JobItem
+    from sqlalchemy import select
+    migrate(settings.sqlalchemy_url)
+    factory = session_factory(make_engine(settings.sqlalchemy_url))
+    ident = Identifier.load(settings.checkpoint, settings.index_root, "cpu")
+    poison = GOOD[5:] + GOOD[:5]
+    real = ident.identify
+
+    def identify(specimens, top_k, restrict_to=None):  # isolates the job logic: one specimen makes the core raise
+        if any(s.dna == poison for s in specimens):
+            raise RuntimeError("encoder exploded")
+        return real(specimens, top_k, restrict_to)
+    ident.identify = identify
+    fasta = f">ok1\n{GOOD}\n>bad\n{poison}\n>ok2\n{GOOD[6:] + GOOD[:6]}\n"
+    with factory() as session:
+        job = create_job(session, settings.data_dir, Upload(fasta=fasta), settings.limits, {"top_k": 3})
+        ids = item_ids(session, job.id)
+
+    def states():
+        with factory() as session:
+            rows = session.scalars(select(JobItem).where(JobItem.job_id == job.id)).all()
+            return {r.specimen_id: (r.status, r.attempts, r.error) for r in rows}
+    assert process_chunk(ident, factory, job.id, ids, settings.limits, lease_s=300, max_attempts=3) == 3
+    first = states()
+    assert first["ok1"][0] == first["ok2"][0] == "done"  # the others are answered despite the poison
+    assert first["bad"][:2] == ("pending", 1) and "encoder exploded" in first["bad"][2]
+    for _ in range(2):
+        assert process_chunk(ident, factory, job.id, ids, settings.limits, lease_s=300, max_attempts=3) == 1
+    last = states()
+    assert last["bad"][:2] == ("failed", 3) and "failed 3 times" in last["bad"][2]
+    assert last["ok1"][1] == 1  # answered items are never taken again
+    assert process_chunk(ident, factory, job.id, ids, settings.limits, lease_s=300, max_attempts=3) == 0
+    with factory() as session:
+        from service.models import Job
+        assert session.get(Job, job.id).status == "done"
+
+
+def test_items_claimed_by_a_dead_worker_are_taken_over_on_the_embedded_queue(service_assets, tmp_path):
+    from celery.contrib.testing.worker import start_worker
+    from fastapi.testclient import TestClient
+
+    from service.api.main import create_app
+    from service.celery_app import make_celery
+    from service.db import make_engine, session_factory
+    from service.jobs import claim, item_ids
+    from service.models import JobItem
+    from service.tasks import dispatch_recoverable
+    from sqlalchemy import select
+    from tests.service.conftest import make_settings
+    settings = make_settings(service_assets, tmp_path / "data", item_lease_s=1.0)
+    assert settings.embedded_broker
+    fasta = "".join(f">s{i}\n{GOOD[i:] + GOOD[:i]}\n" for i in range(12))
+    with TestClient(create_app(settings)) as client:
+        job = client.post("/v1/jobs", files={"fasta": ("b.fasta", fasta.encode(), "text/plain")}).json()
+        factory = session_factory(make_engine(settings.sqlalchemy_url))
+        with factory() as session:  # a worker claims every item, then dies without a word
+            dead = claim(session, job["id"], item_ids(session, job["id"]), settings.item_lease_s, 3)
+        assert len(dead.items) == 12
+        app = make_celery(settings)
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+            time.sleep(1.5)  # the queued chunk finds every item claimed; the claims expire
+            assert dispatch_recoverable(app, factory, settings) == 1
+            progress = _wait(client, job["id"])
+        assert progress["done"] == 12 and progress["failed"] == 0
+        with factory() as session:
+            items = session.scalars(select(JobItem).where(JobItem.job_id == job["id"])).all()
+        assert all(i.attempts == 2 and i.claim_token is None for i in items)
