@@ -1,7 +1,9 @@
 """The FastAPI app: routers, error handlers, the upload limit, and the objects loaded once in the lifespan."""
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -18,6 +20,8 @@ from service.celery_app import make_celery
 from service.inputs import InputError
 from service.runtime import Runtime
 from service.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 class BodyLimit:
@@ -102,7 +106,14 @@ def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] =
     @app.middleware("http")
     async def _measure(request: Request, call_next):
         t0 = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # a bug, not bad input: a JSON 500 the client can read, logged with an id to quote
+            incident = uuid.uuid4().hex[:12]
+            log.exception("unexpected error %s on %s %s", incident, request.method, request.url.path)
+            response = JSONResponse({"detail": f"an unexpected error on our side (incident {incident}); it was "
+                                               f"logged"}, status_code=500,
+                                    media_type="application/problem+json")
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         REQUESTS.labels(path, str(response.status_code)).inc()

@@ -162,3 +162,21 @@ def test_validation_errors_are_json_serialisable(client):
     r = client.post("/v1/admin/references", headers={"X-API-Key": "k"}, data={})
     assert r.status_code in (401, 403, 422)
     json.dumps(r.json())
+
+
+def test_an_unexpected_error_is_a_counted_json_500_and_the_server_keeps_serving(client):
+    identifier = client.app.state.clibd.runtime.require()
+    real = identifier.answer
+
+    def broken(*args, **kwargs):  # isolates the error path: a bug deep inside identification
+        raise ZeroDivisionError("a bug")
+    identifier.answer = broken
+    try:
+        r = client.post("/v1/identify", data={"barcode": GOOD})
+    finally:
+        identifier.answer = real
+    assert r.status_code == 500 and r.headers["content-type"].startswith("application/problem+json")
+    assert "incident" in r.json()["detail"] and "ZeroDivision" not in r.text  # no internals leak
+    metrics = client.get("/metrics").text
+    assert 'clibd_http_requests_total{route="/v1/identify",status="500"} 1.0' in metrics
+    assert client.post("/v1/identify", data={"barcode": GOOD}).status_code == 200
