@@ -24,7 +24,7 @@ from benchmarks.dna_vs_vsearch import DATA, RESULTS, SETS, _sample
 from benchmarks.machine import describe_machine
 from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
-from index.barcodes import WIDEN, WIDEN_BELOW, BarcodeIndex, align_hits, candidate_pool, widened_hits
+from index.barcodes import DEFAULT_CANDIDATES, WIDEN, WIDEN_BELOW, BarcodeIndex, align_hits, candidate_pool, widened_hits
 from training.partition import PartitionConfig, partition
 
 
@@ -55,7 +55,7 @@ def main() -> int:
         for n in (8, 16, 32, 64, 128, "widened"):
             t0 = time.perf_counter()
             if n == "widened":
-                got = [widened_hits(q.dna, lambda m, q=q: candidate_pool(index, refs, q.dna, m), 32)
+                got = [widened_hits(q.dna, lambda m, q=q: candidate_pool(index, refs, q.dna, m), DEFAULT_CANDIDATES)
                        for q in queries]
             else:
                 got = [align_hits(q.dna, candidate_pool(index, refs, q.dna, n)) for q in queries]
@@ -69,7 +69,8 @@ def main() -> int:
             print(json.dumps(rows[-1]), file=sys.stderr)
     out = {"command": "python -m benchmarks.dna_candidates " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
            "machine": describe_machine(), "reference_pool": args.reference_pool,
-           "widened": f"32, or {32 * WIDEN} when the best is below {WIDEN_BELOW}%", "rows": rows}
+           "widened": f"{DEFAULT_CANDIDATES}, or {DEFAULT_CANDIDATES * WIDEN} when the best is below {WIDEN_BELOW}%",
+           "rows": rows}
     Path(args.out + ".json").write_text(json.dumps(out, indent=2))
     md = ["# Barcode candidates: recall of the best alignment (insect1k)", "",
           f"Command: `{out['command']}`  ", f"Machine: {json.dumps(out['machine'])}  ",

@@ -19,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+import numpy as np
+
 from clibd.taxonomy import RANKS
 from index.barcodes import Hit
 from index.fitting import capped_separator, precision_threshold
@@ -120,7 +122,8 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
 
     Novelty at rank r separates, among queries whose rank-above taxon is referenced, those whose rank-r taxon
     is referenced from those whose is not (best identity; `novel_band`, with at least `min_novel_support`
-    queries of each kind, else the default stays). Confidence at rank r is the
+    queries of each kind, else the default stays), calling at most `max_false_novel` of the present ones
+    absent — and, where a default band exists (97% at species), no more of them than that default does. Confidence at rank r is the
     least best identity at which the consensus label is right with the target precision.
     """
     bands = IdentityBands(near=near, consensus=consensus)
@@ -129,8 +132,11 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
     calls_of = {id(q): barcode_verdict(q.hits, votes).ranks for q in scored}
     for i, rank in enumerate(RANKS):
         parent_known = [q for q in scored if i == 0 or q.present[RANKS[i - 1]]]
-        novel = novel_band([q.hits[0].identity for q in parent_known if q.present[rank]],
-                           [q.hits[0].identity for q in parent_known if not q.present[rank]], max_false_novel,
+        present = [q.hits[0].identity for q in parent_known if q.present[rank]]
+        cap = max_false_novel
+        if DEFAULT_NOVEL.get(rank) is not None and present:  # never more false alarms than the usual rule's
+            cap = min(cap, float(np.mean(np.asarray(present) < DEFAULT_NOVEL[rank])))
+        novel = novel_band(present, [q.hits[0].identity for q in parent_known if not q.present[rank]], cap,
                            min_novel_support)
         if novel is not None:
             bands.novel[rank] = novel
