@@ -37,20 +37,31 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await self._reject(send, int(declared))
-        seen = 0
+        seen, over, answered = 0, False, False
 
         async def limited():
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    over = True
                     raise _TooLarge()
             return message
+
+        async def guarded(message) -> None:  # a body parser may turn our signal into its own 400: answer 413
+            nonlocal answered
+            if over:
+                if not answered:
+                    answered = True
+                    await self._reject(send, seen)
+                return
+            await send(message)
         try:
-            await self.app(scope, limited, send)
+            await self.app(scope, limited, guarded)
         except _TooLarge:
-            await self._reject(send, seen)
+            if not answered:
+                await self._reject(send, seen)
 
     async def _reject(self, send, size: int) -> None:
         body = JSONResponse({"detail": f"the request body ({size / 2**20:,.1f} MB or more) is over the limit of "

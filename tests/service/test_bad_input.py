@@ -139,6 +139,14 @@ def test_upload_over_the_configured_limit_is_refused_before_reading(service_asse
         assert r.status_code == 413 and "over the limit of 1 MB" in r.json()["detail"]
         assert c.get("/healthz").status_code == 200
 
+        def chunks():  # no Content-Length: the body is sent chunked, and counted as it arrives
+            yield b"--x\r\nContent-Disposition: form-data; name=\"barcode\"\r\n\r\n"
+            for _ in range(40):
+                yield b"A" * (64 << 10)
+        r = c.post("/v1/identify", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+        assert r.status_code == 413 and "over the limit of 1 MB" in r.json()["detail"]
+        assert c.get("/healthz").status_code == 200
+
 
 def test_malformed_json_unknown_job_and_bad_format(client):
     r = client.post("/v1/identify", content=b"{not json", headers={"content-type": "application/json"})
