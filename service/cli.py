@@ -1,4 +1,4 @@
-"""Subcommands of `clibd` contributed by the service: serve, worker, migrate, apikey."""
+"""Subcommands of `clibd` contributed by the service: serve, worker, migrate, apikey, jobs."""
 from __future__ import annotations
 
 import argparse
@@ -122,6 +122,18 @@ def _apikey(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(args: argparse.Namespace) -> int:
+    from service.db import make_engine, migrate, session_factory
+    from service.jobs import purge_jobs
+    settings = _settings(args)
+    days = settings.job_retention_days if args.older_than_days is None else args.older_than_days
+    migrate(settings.sqlalchemy_url)
+    with session_factory(make_engine(settings.sqlalchemy_url))() as session:
+        n = purge_jobs(session, settings.data_dir, days)
+    print(f"purged {n} finished job(s) older than {days:g} days (results and files)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the service's subcommands to the `clibd` parser."""
     def common(p: argparse.ArgumentParser, model: bool = True) -> None:
@@ -164,3 +176,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     kr.add_argument("--name", required=True)
     for p in (kc, kr):
         p.set_defaults(func=_apikey)
+
+    j = sub.add_parser("jobs", help="manage bulk jobs")
+    jsub = j.add_subparsers(dest="jobs_action", metavar="ACTION", required=True)
+    jp = jsub.add_parser("purge", formatter_class=_FMT, help="delete finished jobs past the retention",
+                         description="Delete finished jobs (items, results, uploaded files) that finished more "
+                                     "than the retention ago (env CLIBD_JOB_RETENTION_DAYS; workers also do this "
+                                     "hourly).")
+    common(jp, model=False)
+    jp.add_argument("--older-than-days", type=float, default=None,
+                    help="retention in days (default: CLIBD_JOB_RETENTION_DAYS)")
+    jp.set_defaults(func=_jobs)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.identifier import Identifier, Specimen
@@ -134,6 +134,7 @@ def _give_back(session: Session, item: JobItem, token: str, error: str, max_atte
     """An item whose identification raised: retried by a later claim, or failed once its attempts are spent."""
     if item.attempts >= max_attempts:
         _finish(session, item, token, status=FAILED, error=f"failed {item.attempts} times; last error: {error}")
+        _drop_files(item)
     else:
         session.execute(update(JobItem).where(JobItem.id == item.id, JobItem.claim_token == token).values(
             status=PENDING, claim_token=None, error=error))
@@ -162,6 +163,7 @@ def process_chunk(identifier: Identifier, factory: sessionmaker, job_id: str, id
                 good.append((item, Specimen(images=images, dna=dna)))
             except (InputError, OSError) as exc:
                 _finish(session, item, taken.token, status=FAILED, error=getattr(exc, "message", str(exc)))
+                _drop_files(item)
         try:
             answers = identifier.identify([s for _, s in good], top_k, restrict_to) if good else []
             for (item, _), answer in zip(good, answers):
@@ -179,6 +181,25 @@ def process_chunk(identifier: Identifier, factory: sessionmaker, job_id: str, id
         session.commit()
         close_if_finished(session, job_id)
         return len(taken.items)
+
+
+def _drop_files(item: JobItem) -> None:
+    """Remove a failed item's uploaded images at once: nothing will read them again."""
+    for path in item.images or []:
+        Path(path).unlink(missing_ok=True)
+
+
+def purge_jobs(session: Session, data_dir: Path, retention_days: float, now: Optional[datetime] = None) -> int:
+    """Delete finished jobs older than the retention (their items, results and files); returns how many."""
+    cutoff = (now or utcnow()) - timedelta(days=retention_days)
+    old = list(session.scalars(select(Job.id).where(Job.status == "done", Job.finished_at < cutoff)))
+    for job_id in old:
+        shutil.rmtree(data_dir / "jobs" / job_id, ignore_errors=True)
+    if old:
+        session.execute(delete(JobItem).where(JobItem.job_id.in_(old)))
+        session.execute(delete(Job).where(Job.id.in_(old)))
+        session.commit()
+    return len(old)
 
 
 def close_if_finished(session: Session, job_id: str) -> bool:

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     job_chunk_size: int = Field(64, description="job items per task (one encoder batch)")
     item_lease_s: float = Field(300.0, description="a claimed job item older than this is taken as lost")
     item_max_attempts: int = Field(3, ge=1, description="claims of a job item before it fails with the reason")
+    job_retention_days: float = Field(30.0, gt=0, description="finished jobs (results and files) kept this long")
+    job_disk_quota_mb: float = Field(1024.0, gt=0, description="what one job's uploaded files may occupy")
     worker_concurrency: int = 1
     embedded_worker: bool = Field(True, description="`clibd serve` starts a worker when the broker is embedded")
 
@@ -72,7 +74,7 @@ class Settings(BaseSettings):
         """The input limits these settings set."""
         return Limits(max_image_pixels=self.max_image_pixels, min_barcode_length=self.min_barcode_length,
                       max_barcode_length=self.max_barcode_length, max_records=self.max_records,
-                      max_unpacked_bytes=int(self.max_unpacked_mb * 2**20))
+                      max_unpacked_bytes=int(min(self.max_unpacked_mb, self.job_disk_quota_mb) * 2**20))
 
 
 @lru_cache

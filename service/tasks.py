@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from celery import Celery, shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
@@ -16,6 +17,7 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 PROCESS_CHUNK = "clibd.process_chunk"
 REINDEX = "clibd.reindex"
+PURGE_EVERY_S = 3600.0  # how often a worker deletes finished jobs past the retention
 _stop = threading.Event()
 
 
@@ -67,9 +69,16 @@ def _recover_loop(sender=None, **_) -> None:
     def loop() -> None:  # one engine for the sweeps; the model is not needed to find lost items
         engine = make_engine(settings.sqlalchemy_url)
         sessions = session_factory(engine)
+        last_purge = 0.0
         while not _stop.is_set():
             try:
                 dispatch_recoverable(app, sessions, settings)
+                if time.monotonic() - last_purge > PURGE_EVERY_S:
+                    with sessions() as session:
+                        purged = jobs.purge_jobs(session, settings.data_dir, settings.job_retention_days)
+                    if purged:
+                        log.info("purged %d finished job(s) past the retention", purged)
+                    last_purge = time.monotonic()
             except Exception:  # never let recovery kill the worker
                 log.exception("recovery sweep failed")
             _stop.wait(max(1.0, settings.item_lease_s / 2))

@@ -143,3 +143,25 @@ def test_items_claimed_by_a_dead_worker_are_taken_over_on_the_embedded_queue(ser
         with factory() as session:
             items = session.scalars(select(JobItem).where(JobItem.job_id == job["id"])).all()
         assert all(i.attempts == 2 and i.claim_token is None for i in items)
+
+
+def test_finished_jobs_past_the_retention_are_purged_with_their_files(client, worker, settings, capsys):
+    from clibd.cli import main as clibd_main
+    from tests.service.conftest import png_bytes
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("a.png", png_bytes())
+        z.writestr("b.png", png_bytes(color=(1, 2, 3)))
+    manifest = f"id,dna,images\nok,{GOOD},a.png\nbad,ACGTNNNN,b.png\n"
+    job = client.post("/v1/jobs", files={"manifest": ("m.csv", manifest.encode(), "text/csv"),
+                                         "images_zip": ("z.zip", buf.getvalue(), "application/zip")}).json()
+    progress = _wait(client, job["id"])
+    assert progress["done"] == 1 and progress["failed"] == 1
+    folder = settings.data_dir / "jobs" / job["id"]
+    assert len([p for p in folder.rglob("*") if p.is_file()]) == 1  # the failed item's photo went at once
+    args = ["jobs", "purge", "--data-dir", str(settings.data_dir), "--database-url", settings.sqlalchemy_url]
+    assert clibd_main(args) == 0 and "purged 0" in capsys.readouterr().out  # within the retention: kept
+    assert clibd_main(args + ["--older-than-days", "0.00000001"]) == 0
+    assert "purged 1" in capsys.readouterr().out
+    assert not folder.exists()
+    assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
