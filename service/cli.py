@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 
 _FMT = argparse.ArgumentDefaultsHelpFormatter
@@ -69,20 +68,23 @@ def _serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.sqlalchemy_url)
     make_celery(settings)  # creates the embedded queue's folders
-    worker = None
+    supervisor = None
     if settings.embedded_broker and settings.embedded_worker:
-        # the broker-less default: one worker process beside the API, same settings, same queue folder
-        worker = subprocess.Popen(worker_command(settings.worker_concurrency, "solo"), env=_env_for(settings))
+        # the broker-less default: one worker process beside the API, same settings, same queue folder,
+        # restarted when it dies
+        from service.supervisor import WorkerSupervisor
+        supervisor = WorkerSupervisor(worker_command(settings.worker_concurrency, "solo"), _env_for(settings),
+                                      settings.data_dir).start()
     print(f"\nCLIBD serving on http://{settings.host}:{settings.port}/  (API docs: /docs)", flush=True)
     if args.examples and settings.index_root:
         print("Try:\n" + "\n".join(examples(settings)), flush=True)
     print("Stop with Ctrl+C.\n", flush=True)
     try:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(create_app(settings, supervisor=supervisor), host=settings.host, port=settings.port,
+                    log_level="info")
     finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=30)
+        if supervisor is not None:
+            supervisor.stop()
     return 0
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -140,6 +142,30 @@ def _give_back(session: Session, item: JobItem, token: str, error: str, max_atte
             status=PENDING, claim_token=None, error=error))
 
 
+@contextmanager
+def _renewing(factory: sessionmaker, token: str, lease_s: float) -> Iterator[None]:
+    """Renew a claim every third of the lease while its items are worked on, so a short lease tells a dead
+    worker's items from a slow batch."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease_s / 3):
+            try:
+                with factory() as session:
+                    session.execute(update(JobItem).where(JobItem.claim_token == token, JobItem.status == RUNNING)
+                                    .values(claimed_at=utcnow()))
+                    session.commit()
+            except Exception:  # noqa: BLE001 - a missed renewal only risks a second attempt
+                log.exception("renewing claim %s failed", token)
+    thread = threading.Thread(target=renew, name="clibd-claim-renewal", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def process_chunk(identifier: Identifier, factory: sessionmaker, job_id: str, ids: Sequence[int],
                   limits: Limits, lease_s: float, max_attempts: int = 3) -> int:
     """Identify the claimable items among `ids` in one encoder batch; returns how many this call finished.
@@ -150,37 +176,45 @@ def process_chunk(identifier: Identifier, factory: sessionmaker, job_id: str, id
         taken = claim(session, job_id, ids, lease_s, max_attempts)
         if not taken.items:
             return 0
-        job = session.get(Job, job_id)
-        top_k = int(job.options.get("top_k", 10))
-        restrict_to = job.options.get("restrict_to")
-        good: list[tuple[JobItem, Specimen]] = []
-        for item in taken.items:
-            try:
-                if not item.dna and not item.images:
-                    raise InputError(422, "no barcode and no image")
-                dna = check_barcode(item.dna, limits, f"barcode of {item.specimen_id!r}") if item.dna else None
-                images = [read_image(Path(p).read_bytes(), Path(p).name, limits) for p in item.images]
-                good.append((item, Specimen(images=images, dna=dna)))
-            except (InputError, OSError) as exc:
-                _finish(session, item, taken.token, status=FAILED, error=getattr(exc, "message", str(exc)))
-                _drop_files(item)
-        try:
-            answers = identifier.identify([s for _, s in good], top_k, restrict_to) if good else []
-            for (item, _), answer in zip(good, answers):
-                _finish(session, item, taken.token, status=DONE, result=answer)
-        except Exception:  # noqa: BLE001 - one at a time, to find the specimen that raises
-            log.exception("a batch of job %s raised; answering its %d specimens one at a time", job_id, len(good))
-            for item, specimen in good:
-                try:
-                    answer = identifier.identify([specimen], top_k, restrict_to)[0]
-                except Exception as exc:  # noqa: BLE001 - recorded on the item, which is retried or failed
-                    log.exception("job %s item %s raised", job_id, item.specimen_id)
-                    _give_back(session, item, taken.token, f"{type(exc).__name__}: {exc}", max_attempts)
-                else:
-                    _finish(session, item, taken.token, status=DONE, result=answer)
-        session.commit()
+        with _renewing(factory, taken.token, lease_s):
+            _answer(identifier, session, job_id, taken, limits, max_attempts)
         close_if_finished(session, job_id)
         return len(taken.items)
+
+
+def _answer(identifier: Identifier, session: Session, job_id: str, taken: Claim, limits: Limits,
+            max_attempts: int) -> None:
+    """Identify a claim's items and write their results (or reasons) under its token."""
+    job = session.get(Job, job_id)
+    top_k = int(job.options.get("top_k", 10))
+    restrict_to = job.options.get("restrict_to")
+    good: list[tuple[JobItem, Specimen]] = []
+    for item in taken.items:
+        try:
+            if not item.dna and not item.images:
+                raise InputError(422, "no barcode and no image")
+            dna = check_barcode(item.dna, limits, f"barcode of {item.specimen_id!r}") if item.dna else None
+            images = [read_image(Path(p).read_bytes(), Path(p).name, limits) for p in item.images]
+            good.append((item, Specimen(images=images, dna=dna)))
+        except (InputError, OSError) as exc:
+            _finish(session, item, taken.token, status=FAILED, error=getattr(exc, "message", str(exc)))
+            _drop_files(item)
+    session.commit()  # hold no lock while identifying: the claim's renewal writes the same rows
+    try:
+        answers = identifier.identify([s for _, s in good], top_k, restrict_to) if good else []
+        for (item, _), answer in zip(good, answers):
+            _finish(session, item, taken.token, status=DONE, result=answer)
+    except Exception:  # noqa: BLE001 - one at a time, to find the specimen that raises
+        log.exception("a batch of job %s raised; answering its %d specimens one at a time", job_id, len(good))
+        for item, specimen in good:
+            try:
+                answer = identifier.identify([specimen], top_k, restrict_to)[0]
+            except Exception as exc:  # noqa: BLE001 - recorded on the item, which is retried or failed
+                log.exception("job %s item %s raised", job_id, item.specimen_id)
+                _give_back(session, item, taken.token, f"{type(exc).__name__}: {exc}", max_attempts)
+            else:
+                _finish(session, item, taken.token, status=DONE, result=answer)
+    session.commit()
 
 
 def _drop_files(item: JobItem) -> None:

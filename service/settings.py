@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(32, description="most queries per encoder call")
     batch_wait_ms: float = Field(5.0, description="how long the first query waits for others to join a batch")
     job_chunk_size: int = Field(64, description="job items per task (one encoder batch)")
-    item_lease_s: float = Field(300.0, description="a claimed job item older than this is taken as lost")
+    item_lease_s: float = Field(20.0, gt=0, description="a claim not renewed for this long is taken as lost "
+                                                        "(workers renew theirs every third of it)")
     item_max_attempts: int = Field(3, ge=1, description="claims of a job item before it fails with the reason")
     job_retention_days: float = Field(30.0, gt=0, description="finished jobs (results and files) kept this long")
     job_disk_quota_mb: float = Field(1024.0, gt=0, description="what one job's uploaded files may occupy")

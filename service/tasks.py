@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -13,6 +14,7 @@ from service import jobs
 from service.db import make_engine, session_factory
 from service.runtime import worker_runtime
 from service.settings import Settings
+from service.supervisor import HEARTBEAT_S, heartbeat_dir, heartbeat_name, write_heartbeat
 
 log = logging.getLogger(__name__)
 PROCESS_CHUNK = "clibd.process_chunk"
@@ -83,8 +85,18 @@ def _recover_loop(sender=None, **_) -> None:
                 log.exception("recovery sweep failed")
             _stop.wait(max(1.0, settings.item_lease_s / 2))
         engine.dispose()
+    def beat() -> None:  # what `clibd serve` and /readyz watch: this worker consumes the queue
+        name = heartbeat_name(os.getpid())
+        try:
+            while True:
+                write_heartbeat(settings.data_dir, name)
+                if _stop.wait(HEARTBEAT_S):
+                    break
+        finally:
+            (heartbeat_dir(settings.data_dir) / name).unlink(missing_ok=True)
     _stop.clear()
     threading.Thread(target=loop, name="clibd-recovery", daemon=True).start()
+    threading.Thread(target=beat, name="clibd-heartbeat", daemon=True).start()
 
 
 @worker_shutdown.connect

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from service.batching import MicroBatcher
+from service.supervisor import WorkerSupervisor
 from index.identifier import Identifier
 from service.runtime import NotConfiguredError, Runtime
 from service.security import check_key
@@ -22,6 +23,7 @@ class AppState:
     celery: Celery
     dna_batcher: Optional[MicroBatcher] = None
     image_batcher: Optional[MicroBatcher] = None
+    supervisor: Optional[WorkerSupervisor] = None  # the embedded worker `clibd serve` keeps running
 
 
 def get_state(request: Request) -> AppState:

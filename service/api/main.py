@@ -20,6 +20,7 @@ from service.celery_app import make_celery
 from service.inputs import InputError
 from service.runtime import Runtime
 from service.settings import Settings, get_settings
+from service.supervisor import WorkerSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,16 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] = None) -> FastAPI:
-    """The app for these settings (a prepared runtime may be passed in, as tests do)."""
+def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] = None,
+               supervisor: Optional[WorkerSupervisor] = None) -> FastAPI:
+    """The app for these settings (a prepared runtime may be passed in, as tests do; `clibd serve` passes the
+    supervisor of its embedded worker, whose liveness /readyz then reports)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         rt = runtime or Runtime.start(settings)
-        state = AppState(runtime=rt, celery=make_celery(settings))
+        state = AppState(runtime=rt, celery=make_celery(settings), supervisor=supervisor)
 
         def encode(modality: str):
             return lambda items: getattr(rt.require(), f"encode_{modality}")(items)

@@ -28,6 +28,8 @@ def readyz(state: StateDep, response: Response) -> dict:
             session.execute(text("SELECT 1"))
     except Exception as exc:  # report any database failure as not ready
         problems.append(f"database: {exc}")
+    if state.supervisor is not None and not state.supervisor.alive():
+        problems.append(state.supervisor.status())
     if problems:
         response.status_code = 503
         return {"status": "not ready", "problems": problems}
@@ -53,6 +55,8 @@ def info(state: StateDep) -> dict:
                       "max_barcode_length": s.max_barcode_length, "max_records": s.max_records,
                       "max_top_k": s.max_top_k},
            "batching": {"max_batch": s.batch_max_size, "wait_ms": s.batch_wait_ms}}
+    if state.supervisor is not None:
+        out["jobs"]["embedded_worker"] = state.supervisor.describe()
     if state.runtime.identifier is not None:
         state.runtime.sync.sync()
         ident = state.runtime.identifier
