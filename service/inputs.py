@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
 import warnings
 import zipfile
 import zlib
@@ -19,9 +20,12 @@ from PIL import Image, UnidentifiedImageError
 
 from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
 
-# Our own pixel limit (checked from the header, before decoding) replaces PIL's global one, so that the
-# message names the image's real size; every image the service decodes goes through `read_image`.
-Image.MAX_IMAGE_PIXELS = None
+# Our own pixel limit is checked from the header, before decoding, so that the message names the image's real
+# size; PIL's process-wide guard stays on behind it. Every image the service decodes goes through
+# `read_image`: at most DECODE_SLOTS decodes at once in the process, each reduced on the fly to `max_side`
+# (the model sees a few hundred pixels), so a flood of huge photos holds a bounded amount of memory.
+DECODE_SLOTS = 2
+_DECODES = threading.BoundedSemaphore(DECODE_SLOTS)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 
 
@@ -46,35 +50,72 @@ class Limits:
     max_zip_members: int = 20_000
     max_unpacked_bytes: int = 2 << 30
     max_compression_ratio: float = 200.0
+    max_request_pixels: int = 200_000_000  # all the images of one request together
+    max_side: int = 1024  # images are reduced to this side while decoding
 
 
-def read_image(data: bytes, name: str, limits: Limits) -> Image.Image:
-    """A decoded RGB image, or InputError for empty, corrupt, truncated, tiny or oversized files."""
+def _open(data: bytes, name: str, limits: Limits) -> Image.Image:
+    """The image's header, checked for size (nothing decoded yet)."""
     if not data:
         raise InputError(422, f"image {name!r} is empty")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit below says it better
             img = Image.open(io.BytesIO(data))
-            w, h = img.size
-            if w * h > limits.max_image_pixels:
-                raise InputError(413, f"image {name!r} is {w}x{h} pixels ({w * h / 1e6:.0f} Mpx), over the limit "
-                                      f"of {limits.max_image_pixels / 1e6:.0f} Mpx")
-            if min(w, h) < limits.min_image_side:
-                raise InputError(422, f"image {name!r} is {w}x{h} pixels; at least {limits.min_image_side} "
-                                      f"pixels a side are needed")
-            img.load()
-            return img.convert("RGB")
-    except InputError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(413, f"image {name!r} decompresses to more than "
+    except Image.DecompressionBombError as exc:  # PIL's own guard, far above ours: its message has the size
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(pixels.group(1)) / 1e6:,.0f} Mpx" if pixels else "more pixels than PIL opens"
+        raise InputError(413, f"image {name!r} is {size}, over the limit of "
                               f"{limits.max_image_pixels / 1e6:.0f} Mpx") from None
     except UnidentifiedImageError:
         raise InputError(422, f"{name!r} is not an image in a format we read (JPEG, PNG, TIFF, BMP, WebP, GIF)") \
             from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(422, f"image {name!r} is corrupt or truncated: {exc}") from None
+    w, h = img.size
+    if w * h > limits.max_image_pixels:
+        raise InputError(413, f"image {name!r} is {w}x{h} pixels ({w * h / 1e6:.0f} Mpx), over the limit "
+                              f"of {limits.max_image_pixels / 1e6:.0f} Mpx")
+    if min(w, h) < limits.min_image_side:
+        raise InputError(422, f"image {name!r} is {w}x{h} pixels; at least {limits.min_image_side} "
+                              f"pixels a side are needed")
+    return img
+
+
+def check_request_pixels(images: list[tuple[bytes, str]], limits: Limits) -> None:
+    """InputError 413 when the images of one request hold more pixels together than the request budget."""
+    total = 0
+    for data, name in images:
+        w, h = _open(data, name, limits).size
+        total += w * h
+    if total > limits.max_request_pixels:
+        raise InputError(413, f"the {len(images)} images hold {total / 1e6:,.0f} Mpx together, over the limit of "
+                              f"{limits.max_request_pixels / 1e6:,.0f} Mpx per request")
+
+
+def read_image(data: bytes, name: str, limits: Limits) -> Image.Image:
+    """A decoded RGB image (reduced to `limits.max_side`), or InputError for empty, corrupt, truncated, tiny
+    or oversized files."""
+    img = _open(data, name, limits)
+    with _DECODES:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img.draft("RGB", (limits.max_side, limits.max_side))  # JPEG: decode at a reduced scale
+                img.load()
+                if max(img.size) > limits.max_side:
+                    img.thumbnail((limits.max_side, limits.max_side), reducing_gap=2.0)
+                return img.convert("RGB")
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise InputError(422, f"image {name!r} is corrupt or truncated: {exc}") from None
+        finally:
+            img.close()
+
+
+def read_images(images: list[tuple[bytes, str]], limits: Limits) -> list[Image.Image]:
+    """The images of one request, decoded after checking their pixels together (call off the event loop)."""
+    check_request_pixels(images, limits)
+    return [read_image(data, name, limits) for data, name in images]
 
 
 def decode_text(data: bytes, what: str) -> str:

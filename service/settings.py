@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(100.0, description="largest request body")
     max_images: int = Field(16, description="images per specimen in /v1/identify")
     max_image_pixels: int = 50_000_000
+    max_request_pixels: int = Field(200_000_000, description="all the images of one request together")
     min_barcode_length: int = 100
     max_barcode_length: int = 3_000
     max_records: int = Field(20_000, description="FASTA records / manifest rows per job")
@@ -73,7 +74,8 @@ class Settings(BaseSettings):
     @property
     def limits(self) -> Limits:
         """The input limits these settings set."""
-        return Limits(max_image_pixels=self.max_image_pixels, min_barcode_length=self.min_barcode_length,
+        return Limits(max_image_pixels=self.max_image_pixels, max_request_pixels=self.max_request_pixels,
+                      min_barcode_length=self.min_barcode_length,
                       max_barcode_length=self.max_barcode_length, max_records=self.max_records,
                       max_unpacked_bytes=int(min(self.max_unpacked_mb, self.job_disk_quota_mb) * 2**20))
 

@@ -61,7 +61,10 @@ IDENTIFY_CASES = [
     ("truncated jpeg", {"files": [("images", ("t.jpg", _jpeg_truncated(), "image/jpeg"))]}, 422, "truncated"),
     ("1x1 image", {"files": [("images", ("p.png", png_bytes((1, 1)), "image/png"))]}, 422, "1x1 pixels"),
     ("20000x20000 image", {"files": [("images", ("b.png", _big_png(20000, 20000), "image/png"))]}, 413,
-     "20000x20000"),
+     "is 400 Mpx, over the limit of 50 Mpx"),
+    ("9000x9000 image", {"files": [("images", ("b.png", _big_png(9000, 9000), "image/png"))]}, 413, "9000x9000"),
+    ("16 images of 20 Mpx", {"files": [("images", (f"b{i}.png", _big_png(5000, 4000), "image/png"))
+                                        for i in range(16)]}, 413, "320 Mpx together"),
     ("10-letter barcode", {"data": {"barcode": "ACGTACGTAC"}}, 422, "has 10 nucleotides"),
     ("10,000-letter barcode", {"data": {"barcode": "ACGT" * 2500}}, 422, "has 10000 nucleotides"),
     ("non-IUPAC letters", {"data": {"barcode": GOOD[:300] + "XZ" + GOOD[:300]}}, 422, "position 301"),

@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 
 from clibd.records import clean
 from service.api.deps import AdminDep, IdentifierDep, SessionDep, StateDep
-from service.inputs import check_reference_id, parse_barcode_field, read_image
+from service.inputs import check_reference_id, parse_barcode_field, read_images
 from service.models import ReferenceRecord, utcnow
 from service.references import MAX_OFFSET, reference_folder, reference_json, remove_reference_files
 from service.schemas import Problem, ReferenceOut
@@ -42,7 +42,8 @@ async def add_reference(
     uploads = [f for f in (images or []) if f.filename]
     if len(uploads) > s.max_images:
         raise HTTPException(422, f"{len(uploads)} images; at most {s.max_images} per reference")
-    decoded = [(f.filename, read_image(await f.read(), f.filename, s.limits)) for f in uploads]
+    raw = [(await f.read(), f.filename) for f in uploads]
+    decoded = list(zip([f.filename for f in uploads], await run_in_threadpool(read_images, raw, s.limits)))
     if seq is None and not decoded:
         raise HTTPException(422, "a reference needs a barcode (dna) and/or images")
     folder = reference_folder(s.data_dir, ident)

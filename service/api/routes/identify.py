@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from service.api.deps import IdentifierDep, StateDep
 from service.api.metrics import IDENTIFICATIONS
 from index.identifier import mean_direction
-from service.inputs import decode_text, parse_barcode_field, read_image
+from service.inputs import decode_text, parse_barcode_field, read_images
 from service.schemas import IdentifyResponse, Problem
 
 router = APIRouter(prefix="/v1", tags=["identify"])
@@ -53,7 +53,11 @@ async def identify(
     dna = parse_barcode_field(barcode, limits) if barcode and barcode.strip() and "dna" in use else None
     if barcode is not None and not barcode.strip() and not uploads:
         raise HTTPException(422, "the barcode is empty")
-    pics = [read_image(await f.read(), f.filename or "upload", limits) for f in uploads] if "image" in use else []
+    if "image" in use and uploads:
+        raw = [(await f.read(), f.filename or "upload") for f in uploads]
+        pics = await run_in_threadpool(read_images, raw, limits)  # decoding never blocks the event loop
+    else:
+        pics = []
     if not pics and dna is None:
         raise HTTPException(422, "nothing to identify: send at least one image (images) or a barcode (barcode)"
                             + (f" among the modalities {sorted(use)}" if modalities else ""))
