@@ -22,16 +22,16 @@ def youden_threshold(positive: Sequence[float], negative: Sequence[float]) -> Op
 
 
 def capped_separator(present: Sequence[float], absent: Sequence[float], max_false: float,
-                     min_support: int) -> Optional[float]:
-    """The value below which a taxon is called absent: the balanced separator among the cuts that call at most
-    `max_false` of present ones absent (of equally good cuts, the highest); None with fewer than `min_support`
-    values of either kind."""
+                     min_support: int, balanced: bool = True) -> Optional[float]:
+    """The value below which a taxon is called absent, among the cuts that call at most `max_false` of present
+    ones absent: the balanced separator (TPR + TNR), or with `balanced=False` the one finding the most absent
+    ones (of equally good cuts, the highest); None with fewer than `min_support` values of either kind."""
     if len(present) < max(min_support, 1) or len(absent) < max(min_support, 1):
         return None
     cuts = np.unique(np.concatenate([np.asarray(present, float), np.asarray(absent, float),
                                      [max(absent) + 1e-6]]))
     false = _below(present, cuts)
-    score = np.where(false <= max_false, _below(absent, cuts) - false, -np.inf)
+    score = np.where(false <= max_false, _below(absent, cuts) - (false if balanced else 0.0), -np.inf)
     if not np.isfinite(score).any():
         return None
     return float(cuts[len(cuts) - 1 - int(np.argmax(score[::-1]))])

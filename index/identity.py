@@ -111,9 +111,9 @@ class BarcodeOutcome:
 
 
 def novel_band(present: Sequence[float], absent: Sequence[float], max_false: float = MAX_FALSE_NOVEL,
-               min_support: int = MIN_NOVEL_SUPPORT) -> Optional[float]:
+               min_support: int = MIN_NOVEL_SUPPORT, balanced: bool = True) -> Optional[float]:
     """The best identity below which a taxon is called absent (`capped_separator` of best identities)."""
-    return capped_separator(present, absent, max_false, min_support)
+    return capped_separator(present, absent, max_false, min_support, balanced)
 
 
 def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5, consensus: float = 0.5,
@@ -123,7 +123,8 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
     Novelty at rank r separates, among queries whose rank-above taxon is referenced, those whose rank-r taxon
     is referenced from those whose is not (best identity; `novel_band`, with at least `min_novel_support`
     queries of each kind, else the default stays), calling at most `max_false_novel` of the present ones
-    absent — and, where a default band exists (97% at species), no more of them than that default does. Confidence at rank r is the
+    absent (the balanced cut within that) — and where a default band exists (97% at species), no more of
+    them than that default does, finding within that as many absent ones as it can. Confidence at rank r is the
     least best identity at which the consensus label is right with the target precision.
     """
     bands = IdentityBands(near=near, consensus=consensus)
@@ -133,11 +134,11 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
     for i, rank in enumerate(RANKS):
         parent_known = [q for q in scored if i == 0 or q.present[RANKS[i - 1]]]
         present = [q.hits[0].identity for q in parent_known if q.present[rank]]
-        cap = max_false_novel
-        if DEFAULT_NOVEL.get(rank) is not None and present:  # never more false alarms than the usual rule's
+        cap, conventional = max_false_novel, DEFAULT_NOVEL.get(rank) is not None and bool(present)
+        if conventional:  # never more false alarms than the usual rule's; within that, find the most
             cap = min(cap, float(np.mean(np.asarray(present) < DEFAULT_NOVEL[rank])))
         novel = novel_band(present, [q.hits[0].identity for q in parent_known if not q.present[rank]], cap,
-                           min_novel_support)
+                           min_novel_support, balanced=not conventional)
         if novel is not None:
             bands.novel[rank] = novel
         passing = [q for q in scored if bands.novel[rank] is None or q.hits[0].identity >= bands.novel[rank]]

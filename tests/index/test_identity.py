@@ -70,3 +70,19 @@ def test_fitted_bands_separate_present_from_absent_species():
     v = barcode_verdict([_hit("Musca domestica", 97.9)], bands)
     assert v.status == "novel" and v.ranks["genus"].label == "Musca"
     assert barcode_verdict([_hit("Musca domestica", 98.9)], bands).status == "confident"
+
+
+def test_a_fitted_species_band_never_calls_more_present_species_new_than_the_97_rule():
+    rng = random.Random(1)
+    items = []
+    present_ids = [rng.uniform(98.4, 100) for _ in range(196)] + [rng.uniform(95, 96.9) for _ in range(4)]
+    for ident in present_ids:
+        items.append(BarcodeOutcome([_hit("Musca domestica", ident)], _hit("Musca domestica", 0).record,
+                                    {"order": True, "family": True, "genus": True, "species": True}))
+    for _ in range(200):
+        items.append(BarcodeOutcome([_hit("Musca domestica", rng.uniform(90, 98.3))], _hit("Musca nova", 0).record,
+                                    {"order": True, "family": True, "genus": True, "species": False}))
+    band = fit_bands(items, 0.95).novel["species"]
+    rule_false = sum(i < 97.0 for i in present_ids)
+    assert sum(i < band for i in present_ids) <= rule_false  # no more false alarms than the 97% rule
+    assert band > 98.3  # ... and within that, every absent species found
