@@ -7,7 +7,7 @@ species (random substitutions at 2-12% divergence, as between congeneric insect 
 specimens (0-1.5% from their species, as within a species); queries are new specimens of referenced species.
 Species top-1 and queries/s on the same 2 cores, two ways: both timings including the reference index build
 (vsearch indexes on every run), and both excluding it (ours: a standing snapshot's index, as the service holds
-it; vsearch: its run with one query — reading and indexing the references — subtracted).
+it; vsearch: the slope between its runs on N and 4N queries, so reading and indexing the references drop out).
 Writes benchmarks/results/dna_scale.{json,md}.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ from index.identity import IdentityBands, barcode_verdict
 from training.vsearch import vsearch_top_hits
 
 SPECIMENS = 10
+STANDING_FACTOR = 4  # vsearch also runs on this many times the queries; its rate is the slope between the two
 
 
 def _mutate(seq: str, rate: float, rng: random.Random) -> str:
@@ -72,7 +73,8 @@ def main() -> int:
     args = ap.parse_args()
     rows = []
     for n in (int(x) for x in args.sizes.split(",")):
-        refs, queries = synthetic(n, args.queries)
+        refs, extra = synthetic(n, STANDING_FACTOR * args.queries)
+        queries = extra[:args.queries]
         t0 = time.perf_counter()
         index = BarcodeIndex.build([r.dna for r in refs])
         build_s = time.perf_counter() - t0
@@ -82,11 +84,12 @@ def main() -> int:
         t0 = time.perf_counter()
         vs = vsearch_top_hits([q.dna for q in queries], [r.dna for r in refs], threads=2, maxaccepts=20, maxrejects=64)
         vs_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        vsearch_top_hits([queries[0].dna], [r.dna for r in refs], threads=2, maxaccepts=20,
-                         maxrejects=64)
-        vs_load_s = time.perf_counter() - t0
-        row = {"vsearch_load_s": vs_load_s, "vsearch_qps_after_load": len(queries) / max(vs_s - vs_load_s, 1e-9),
+        t0 = time.perf_counter()  # vsearch's own rate, reading and indexing aside: the slope over more queries
+        vsearch_top_hits([q.dna for q in extra], [r.dna for r in refs], threads=2, maxaccepts=20, maxrejects=64)
+        vs_more_s = time.perf_counter() - t0
+        vs_qps_standing = (len(extra) - len(queries)) / max(vs_more_s - vs_s, 1e-9)
+        row = {"vsearch_load_s": max(vs_s - len(queries) / vs_qps_standing, 0.0),
+               "vsearch_qps_after_load": vs_qps_standing,
                "ours_qps_after_build": len(queries) / (ours_s - build_s),"refs": len(refs), "queries": len(queries), "ours_build_s": build_s, "ours_total_s": ours_s,
                "vsearch_total_s": vs_s, "ours_qps": len(queries) / ours_s, "vsearch_qps": len(queries) / vs_s,
                "ours_species_top1": 100 * sum(o == q.species for o, q in zip(ours, queries)) / len(queries),
@@ -100,9 +103,9 @@ def main() -> int:
     md = ["# Barcodes at scale (SYNTHETIC references grown from real insect1k barcodes)", "",
           f"Command: `{out['command']}`  ", f"Machine: {json.dumps(out['machine'])}  ",
           "Ours on 2 processes, vsearch on 2 threads. Standing index: ours after its build (a served snapshot), "
-          "vsearch with its one-query run (reading + indexing the references) subtracted.", "",
+          "vsearch's slope between its runs on N and 4N queries (reading + indexing the references drop out).", "",
           "| references | queries | species top-1 ours / vsearch | queries/s incl. index build: ours / vsearch "
-          "(ratio) | queries/s standing index: ours / vsearch (ratio) | index build s: ours / vsearch |",
+          "(ratio) | queries/s standing index: ours / vsearch (ratio) | index build s: ours / vsearch (implied) |",
           "|---|---|---|---|---|---|"]
     md += [f"| {r['refs']:,} | {r['queries']} | {r['ours_species_top1']:.1f} / {r['vsearch_species_top1']:.1f} | "
            f"{r['ours_qps']:.1f} / {r['vsearch_qps']:.1f} ({r['ours_qps'] / r['vsearch_qps']:.2f}x) | "
