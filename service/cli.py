@@ -54,6 +54,10 @@ def examples(settings) -> list[str]:
         if modality == "image" and rec.get("image"):
             lines.append(f"# a photo of {rec.get('species') or rec.get('genus')} ({rec['id']}):")
             lines.append(f"curl -s -F images=@{rec['image']} {url}/v1/identify")
+    where = (f"--database-url {settings.database_url}" if settings.database_url
+             else f"--data-dir {settings.data_dir}")
+    lines.append("# an admin key for /v1/admin (stored in this service's database):")
+    lines.append(f"clibd apikey create --name curator {where}")
     return lines
 
 

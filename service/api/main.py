@@ -9,7 +9,9 @@ from typing import Optional
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from index.searcher import UnknownTaxonError
 from service.api.deps import AppState
@@ -95,11 +97,13 @@ def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] =
         await state.dna_batcher.close()
         await state.image_batcher.close()
 
-    app = FastAPI(title="CLIBD species identification", version="1", lifespan=lifespan,
+    app = FastAPI(title="CLIBD species identification", version="1", lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="Identify insects from photos and COI barcodes against labelled reference keys; "
                               "per-rank confidence and an honest 'new species of genus X'.")
     for router in (page.router, health.router, identify.router, jobs.router, admin.router):
         app.include_router(router)
+    add_docs(app)
 
     @app.exception_handler(InputError)
     async def _input_error(_: Request, exc: InputError) -> JSONResponse:
@@ -136,6 +140,23 @@ def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] =
 
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 2**20))
     return app
+
+
+def add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from files shipped in a Python package, so it works without internet (the stock
+    page loads its script from a CDN and stays blank offline)."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # not installed: the stock page, which needs internet
+        swagger_ui_path = None
+    if swagger_ui_path is not None:
+        app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        local = {"swagger_js_url": "/docs-assets/swagger-ui-bundle.js", "swagger_css_url": "/docs-assets/swagger-ui.css",
+                 "swagger_favicon_url": "/docs-assets/favicon-32x32.png"} if swagger_ui_path else {}
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - API", **local)
 
 
 def jsonable(errors: list) -> list:

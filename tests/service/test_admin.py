@@ -1,8 +1,21 @@
 """Admin references: API keys from the CLI, add -> searchable at once, list, delete, re-index by a worker."""
+import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from clibd.cli import main as clibd_main
+from tests.service.conftest import make_settings
+
+
+@pytest.fixture
+def settings(service_assets, tmp_path):
+    """Like conftest's, over a copy of the index: re-indexing here writes snapshots other tests must not see
+    (they would hold a reference this module deletes, files and all)."""
+    index = tmp_path / "index"
+    shutil.copytree(service_assets["index"], index)
+    return make_settings({**service_assets, "index": index}, tmp_path / "data")
 
 
 def _key(settings, capsys):

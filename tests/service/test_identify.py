@@ -62,6 +62,9 @@ def test_info_health_ready_metrics(client):
     metrics = client.get("/metrics").text
     assert "clibd_http_requests_total" in metrics and "clibd_index_keys" in metrics
     assert client.get("/docs").status_code == 200 and "/v1/identify" in client.get("/openapi.json").text
+    page = client.get("/docs").text  # the API page works offline: its script and style are served from here
+    assert "cdn." not in page and "/docs-assets/swagger-ui-bundle.js" in page
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 

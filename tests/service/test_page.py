@@ -73,7 +73,9 @@ def test_identify_and_job_in_a_real_browser(server, browser, service_assets, tmp
     assert len(browser.find_elements(By.CSS_SELECTOR, "#ranks tbody tr")) == 4
     assert 10 <= len(browser.find_elements(By.CSS_SELECTOR, "#neighbors .neighbor")) <= 20  # top 10 per modality
     thumbs = browser.find_elements(By.CSS_SELECTOR, "#neighbors img")
-    assert thumbs and all(browser.execute_script("return arguments[0].naturalWidth", t) > 0 for t in thumbs)
+    assert thumbs
+    _wait(browser, lambda d: all(d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", t)
+                                 for t in thumbs))  # every thumbnail loads (the browser fetches them after)
     browser.save_screenshot(str(ARTIFACTS / "page-identify.png"))
 
     browser.find_element(By.ID, "barcode").clear()
