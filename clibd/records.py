@@ -14,6 +14,9 @@ from clibd.taxonomy import RANKS
 MISSING_VALUES = frozenset({"", "not_classified", "none", "nan", "na", "n/a", "null"})
 
 
+SYNTHETIC_NOTICE = "SYNTHETIC.md"  # beside a records file: its taxa, barcodes and images are invented
+
+
 def clean(value: Optional[str]) -> Optional[str]:
     """Strip a field; the formats' spellings of "missing" become None."""
     if value is None:

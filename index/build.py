@@ -74,8 +74,9 @@ def key_encoders(embedder: Embedder) -> dict[str, Callable[[Sequence[KeyRecord]]
 def build_snapshot(checkpoint: str | Path, records: Sequence, root: str | Path,
                    modalities: Sequence[str] = ("image", "dna", "text"), factory: Optional[str] = None,
                    memory_budget_bytes: int = 8 << 30, shard_size: int = 10_000,
-                   device: Optional[str] = None, batch_size: int = 128) -> Path:
-    """Embed the keys of `records` with a checkpoint and write a new current snapshot under `root`."""
+                   device: Optional[str] = None, batch_size: int = 128, synthetic: bool = False) -> Path:
+    """Embed the keys of `records` with a checkpoint and write a new current snapshot under `root`
+    (`synthetic`: the records are invented, and every answer's provenance says so)."""
     root = Path(root)
     chash = checkpoint_hash(checkpoint)
     embedder = Embedder.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
@@ -97,5 +98,5 @@ def build_snapshot(checkpoint: str | Path, records: Sequence, root: str | Path,
     if not indexes:
         raise ValueError("none of the records can serve as a key (no images, barcodes or taxa)")
     manifest = {"checkpoint_hash": chash, "model": embedder.model.config.name, "embed_dim": embedder.embed_dim,
-                "factories": factories, "build_seconds": time.perf_counter() - t0}
+                "factories": factories, "build_seconds": time.perf_counter() - t0, "synthetic": synthetic}
     return write_snapshot(root, indexes, vectors, keys, manifest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from pathlib import Path
 
 from clibd.readers import FORMATS
 
@@ -12,6 +13,7 @@ _FMT = argparse.ArgumentDefaultsHelpFormatter
 
 def _build(args: argparse.Namespace) -> int:
     from clibd.readers import read_records
+    from clibd.records import SYNTHETIC_NOTICE
     from index.build import build_snapshot
 
     records = read_records(args.records, args.format, args.image_root)
@@ -20,7 +22,8 @@ def _build(args: argparse.Namespace) -> int:
         records = [r for r in records if r.split in wanted]
     path = build_snapshot(args.checkpoint, records, args.out, modalities=args.modalities.split(","),
                           factory=args.factory or None, memory_budget_bytes=int(args.memory_budget_gb * (1 << 30)),
-                          shard_size=args.shard_size, device=args.device, batch_size=args.batch_size)
+                          shard_size=args.shard_size, device=args.device, batch_size=args.batch_size,
+                          synthetic=(Path(args.records).parent / SYNTHETIC_NOTICE).exists())
     print(f"snapshot {path.name} is current under {args.out}")
     print((path / "manifest.json").read_text())
     return 0

@@ -147,6 +147,7 @@ class Identifier:
         snap = self.searcher.snapshot
         return {"model": snap.manifest.get("model"), "checkpoint_hash": self.checkpoint_hash,
                 "snapshot_id": snap.id, "index_size": {m: self.searcher.size(m) for m in self.searcher.modalities},
+                "synthetic_references": bool(snap.manifest.get("synthetic", False)),
                 "thresholds": _thresholds_json(self.thresholds, self.bands)}
 
 

@@ -73,6 +73,7 @@ class Provenance(BaseModel):
     checkpoint_hash: str
     snapshot_id: str
     index_size: dict[str, int]
+    synthetic_references: bool = False  # the references are invented (a `clibd synth` demo), not real species
     thresholds: Optional[dict]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 from pathlib import Path
 
 from clibd.readers import FORMATS
@@ -24,6 +25,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _partition(args: argparse.Namespace) -> int:
+    from clibd.records import SYNTHETIC_NOTICE
     from training.partition import PartitionConfig, partition, write_partition
     from clibd.readers import read_records
 
@@ -31,6 +33,9 @@ def _partition(args: argparse.Namespace) -> int:
                           min_records_seen=args.min_records_seen, unseen_fraction=args.unseen_fraction)
     records = partition(read_records(args.records, args.format, args.image_root), cfg)
     write_partition(records, args.out, cfg)
+    notice = Path(args.records).parent / SYNTHETIC_NOTICE
+    if notice.exists():  # synthetic in, synthetic out: the notice travels with the records
+        shutil.copyfile(notice, Path(args.out) / SYNTHETIC_NOTICE)
     print((Path(args.out) / "counts.md").read_text(), end="")
     return 0
 

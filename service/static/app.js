@@ -19,7 +19,8 @@ async function loadInfo() {
   const p = info.provenance;
   const sizes = Object.entries(p.index_size).map(([m, n]) => `${n} ${m} keys`).join(", ");
   $("info").textContent = `model ${p.model} · snapshot ${p.snapshot_id} · ${sizes}` +
-    (p.thresholds ? "" : " · not calibrated: every answer is 'uncertain'");
+    (p.thresholds ? "" : " · not calibrated: every answer is 'uncertain'") +
+    (p.synthetic_references ? " · SYNTHETIC demo references: invented taxa, barcodes and drawings, not real species" : "");
 }
 
 function showFiles() {
