@@ -96,3 +96,14 @@ def test_identify_and_job_in_a_real_browser(server, browser, service_assets, tmp
     assert browser.find_element(By.ID, "dl-csv").get_attribute("href").endswith("format=csv")
     browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.ID, "job-form"))
     browser.save_screenshot(str(ARTIFACTS / "page-job.png"))
+
+
+def test_concurrent_requests_for_one_thumbnail_all_succeed(client, service_assets):
+    from concurrent.futures import ThreadPoolExecutor
+    ref = client.post("/v1/identify", files={"images": ("q.png", open(next(
+        r.image for r in service_assets["records"] if r.image), "rb").read(), "image/png")}).json()
+    ref_id = next(n["reference_id"] for n in ref["neighbors"] if n["has_image"])
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: client.get(f"/v1/references/{ref_id}/thumbnail?size=97").status_code,
+                              range(16)))
+    assert codes == [200] * 16

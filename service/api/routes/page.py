@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
@@ -46,7 +47,7 @@ async def thumbnail(state: StateDep, identifier: IdentifierDep, ref_id: str, siz
             with Image.open(rec.image) as img:
                 img = img.convert("RGB")
                 img.thumbnail((size, size))
-                tmp = cache.with_suffix(".tmp.jpg")
+                tmp = cache.with_name(f".{cache.stem}.{uuid.uuid4().hex}.jpg")  # two requests may make it at once
                 img.save(tmp, quality=85)
                 tmp.replace(cache)
         await run_in_threadpool(make)
