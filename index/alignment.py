@@ -160,11 +160,8 @@ def _diagonal(short: str, long_: str) -> Optional[int]:
 def _ambiguous_columns(ops: list[tuple[int, str]], short: str, long_: str, s_pos: int,
                        l_pos: int) -> tuple[int, int]:
     """How many aligned (match or mismatch) columns hold an ambiguity code, and how many of those matched."""
-    amb_s = np.frombuffer(short.encode(), np.uint8)
-    amb_l = np.frombuffer(long_.encode(), np.uint8)
-    acgt = np.zeros(256, bool)
-    acgt[list(b"ACGT")] = True
-    amb_s, amb_l = ~acgt[amb_s], ~acgt[amb_l]
+    amb_s = _CODE[np.frombuffer(short.encode(), np.uint8)] > 3
+    amb_l = _CODE[np.frombuffer(long_.encode(), np.uint8)] > 3
     vague = vague_matches = 0
     for n, op in ops:
         if op in "=X":

@@ -82,21 +82,14 @@ def _open(data: bytes, name: str, limits: Limits) -> Image.Image:
     return img
 
 
-def check_request_pixels(images: list[tuple[bytes, str]], limits: Limits) -> None:
-    """InputError 413 when the images of one request hold more pixels together than the request budget."""
-    total = 0
-    for data, name in images:
-        w, h = _open(data, name, limits).size
-        total += w * h
-    if total > limits.max_request_pixels:
-        raise InputError(413, f"the {len(images)} images hold {total / 1e6:,.0f} Mpx together, over the limit of "
-                              f"{limits.max_request_pixels / 1e6:,.0f} Mpx per request")
-
-
 def read_image(data: bytes, name: str, limits: Limits) -> Image.Image:
     """A decoded RGB image (reduced to `limits.max_side`), or InputError for empty, corrupt, truncated, tiny
     or oversized files."""
-    img = _open(data, name, limits)
+    return _decode(_open(data, name, limits), name, limits)
+
+
+def _decode(img: Image.Image, name: str, limits: Limits) -> Image.Image:
+    """Decode an opened (size-checked) image under the process-wide decode limit, reduced while decoding."""
     with _DECODES:
         try:
             with warnings.catch_warnings():
@@ -114,8 +107,12 @@ def read_image(data: bytes, name: str, limits: Limits) -> Image.Image:
 
 def read_images(images: list[tuple[bytes, str]], limits: Limits) -> list[Image.Image]:
     """The images of one request, decoded after checking their pixels together (call off the event loop)."""
-    check_request_pixels(images, limits)
-    return [read_image(data, name, limits) for data, name in images]
+    opened = [(_open(data, name, limits), name) for data, name in images]  # headers only: nothing decoded yet
+    total = sum(img.size[0] * img.size[1] for img, _ in opened)
+    if total > limits.max_request_pixels:
+        raise InputError(413, f"the {len(images)} images hold {total / 1e6:,.0f} Mpx together, over the limit of "
+                              f"{limits.max_request_pixels / 1e6:,.0f} Mpx per request")
+    return [_decode(img, name, limits) for img, name in opened]
 
 
 def decode_text(data: bytes, what: str) -> str:
