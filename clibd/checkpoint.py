@@ -34,7 +34,7 @@ def save_checkpoint(model: CLIBD, path: str | Path, extra: Optional[dict[str, An
     payload = {
         "format": FORMAT,
         "config": _portable_config(model.config),
-        "text_tokenizer": model.text_tokenizer.to_json(),
+        "text_tokenizer": model.text_tokenizer.to_json() if model.text_tokenizer is not None else None,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
@@ -59,7 +59,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> CLI
     """Rebuild the exact model of a checkpoint, in eval mode, on `device`."""
     payload = read_checkpoint(path)
     config = ModelConfig.from_dict(payload["config"])
-    tokenizer = TextTokenizer.from_json(payload["text_tokenizer"], config.text.max_tokens)
+    stored = payload.get("text_tokenizer")
+    tokenizer = TextTokenizer.from_json(stored, config.text.max_tokens) if stored else None
     model = CLIBD(config, tokenizer)
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval()

@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 from typing import Optional, Sequence
 
 from clibd.factory import list_models
+from clibd.official.cli import register as register_import_official
 
 ENTRY_POINT_GROUP = "clibd.commands"
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the built-in model configs",
                             description="List the built-in model configs usable as --model.")
     models.set_defaults(func=lambda args: print("\n".join(list_models())) or 0)
+    register_import_official(sub)
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         ep.load()(sub)
     return parser

@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+ALL_MODALITIES: tuple[str, ...] = ("image", "dna", "text")
+
 
 @dataclass
 class PreprocessConfig:
@@ -16,6 +18,9 @@ class PreprocessConfig:
     mean: Optional[tuple[float, float, float]] = (0.485, 0.456, 0.406)
     std: Optional[tuple[float, float, float]] = (0.229, 0.224, 0.225)
     interpolation: str = "bicubic"
+    # True: pixels become a [0, 1] tensor before the (antialiased) resize, as the official evaluation
+    # transform does (ToTensor, Resize, CenterCrop); False: PIL resizes the image first.
+    tensor_resize: bool = False
     train_rotation: float = 45.0
     train_scale: tuple[float, float] = (0.6, 1.0)
 
@@ -56,6 +61,9 @@ class DnaTowerConfig:
     pooling: str = "mean"
     prepend_mask_token: bool = False
     use_attention_mask: bool = True
+    # Rows of the position-embedding table; None: just enough for the tokens (+1 for a prepended one).
+    # The official checkpoint keeps BERT's 512.
+    max_positions: Optional[int] = None
     weights: Optional[str] = None
 
 
@@ -89,6 +97,14 @@ class ModelConfig:
     dna: DnaTowerConfig = field(default_factory=DnaTowerConfig)
     text: TextTowerConfig = field(default_factory=TextTowerConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    # The towers this model has; a model imported from an image+DNA file has no text tower.
+    modalities: tuple[str, ...] = ALL_MODALITIES
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.modalities if m not in ALL_MODALITIES]
+        if unknown or not self.modalities:
+            raise ValueError(f"modalities must be a non-empty subset of {ALL_MODALITIES}, got {self.modalities}")
+        self.modalities = tuple(m for m in ALL_MODALITIES if m in self.modalities)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, as stored in checkpoints."""

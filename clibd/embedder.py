@@ -70,6 +70,7 @@ class Embedder:
 
     def encode_images(self, images: Sequence[ImageInput]) -> np.ndarray:
         """Embeddings of PIL images or image file paths."""
+        self.model.require("image")
         def encode(chunk: Sequence[ImageInput]) -> torch.Tensor:
             pixels = torch.stack([self.image_transform(load_image(img)) for img in chunk])
             return self.model.encode_image(pixels.to(self.device))
@@ -77,6 +78,7 @@ class Embedder:
 
     def encode_dna(self, sequences: Sequence[str]) -> np.ndarray:
         """Embeddings of DNA barcodes (raises InvalidSequenceError on non-IUPAC input)."""
+        self.model.require("dna")
         prepend = self.model.config.dna.prepend_mask_token
 
         def encode(chunk: Sequence[str]) -> torch.Tensor:
@@ -86,6 +88,7 @@ class Embedder:
 
     def encode_text(self, taxonomies: Sequence[Mapping[str, Optional[str]] | str]) -> np.ndarray:
         """Embeddings of taxonomy dicts (order..species) or ready-made taxonomy strings."""
+        self.model.require("text")
         def encode(chunk: Sequence[Mapping[str, Optional[str]] | str]) -> torch.Tensor:
             tok = self.model.text_tokenizer([taxonomy_text(t) for t in chunk])
             return self.model.encode_text(tok["input_ids"].to(self.device), tok["attention_mask"].to(self.device))

@@ -30,8 +30,11 @@ def _tail(cfg: PreprocessConfig) -> list[Callable]:
 
 
 def eval_transform(cfg: PreprocessConfig) -> Callable[[Image.Image], torch.Tensor]:
-    """Resize the short side, centre-crop, to tensor, normalise."""
+    """Resize the short side, centre-crop, to tensor, normalise (or to tensor first, `tensor_resize`)."""
     interp = InterpolationMode(cfg.interpolation)
+    if cfg.tensor_resize:
+        return T.Compose([T.ToTensor(), T.Resize(cfg.resize_size, interpolation=interp, antialias=True),
+                          T.CenterCrop(cfg.image_size), *_tail(cfg)[1:]])
     return T.Compose([T.Resize(cfg.resize_size, interpolation=interp), T.CenterCrop(cfg.image_size),
                       *_tail(cfg)])
 

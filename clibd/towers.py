@@ -65,7 +65,9 @@ class DnaTower(nn.Module):
     def __init__(self, config: DnaTowerConfig, embed_dim: int, vocab_size: int, num_tokens: int) -> None:
         super().__init__()
         self.config = config
-        positions = num_tokens + 1  # room for the optional prepended token
+        positions = config.max_positions or num_tokens + 1  # room for the optional prepended token
+        if positions < num_tokens + 1:
+            raise ValueError(f"max_positions {positions} is fewer than the {num_tokens + 1} DNA tokens")
         # The padding k-mer is <UNK>, a real token; <CLS> is never emitted, so it serves as padding_idx.
         bert_cfg = _bert_config(config.hidden_size, config.num_layers, config.num_heads,
                                 config.intermediate_size, config.dropout, vocab_size, positions, CLS_ID)

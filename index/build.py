@@ -84,6 +84,9 @@ def build_snapshot(checkpoint: str | Path, records: Sequence, root: str | Path,
     t0 = time.perf_counter()
     indexes, vectors, keys, factories = {}, {}, {}, {}
     for modality in modalities:
+        if modality not in embedder.model.modalities:
+            log.info("the model has no %s tower: no %s keys", modality, modality)
+            continue
         recs = to_key_records(records, modality)
         if not recs:
             log.info("no %s keys among the records", modality)

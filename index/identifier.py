@@ -87,6 +87,11 @@ class Identifier:
         with self._encoder_lock:
             return add_records(self.searcher, self.embedder, records)
 
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The query modalities the model can embed."""
+        return self.embedder.model.modalities
+
     def key_modality(self, query_modality: str) -> str:
         """Which key set a query modality searches: its own when the snapshot has it, else DNA keys."""
         return query_modality if query_modality in self.searcher.modalities else "dna"

@@ -61,5 +61,5 @@ def info(state: StateDep) -> dict:
         state.runtime.sync.sync()
         ident = state.runtime.identifier
         out["provenance"] = ident.provenance()
-        out["modalities"] = {"keys": ident.searcher.modalities, "queries": ["image", "dna"]}
+        out["modalities"] = {"keys": ident.searcher.modalities, "queries": [m for m in ("image", "dna") if m in ident.modalities]}
     return out

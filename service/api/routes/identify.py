@@ -53,6 +53,10 @@ async def identify(
     dna = parse_barcode_field(barcode, limits) if barcode and barcode.strip() and "dna" in use else None
     if barcode is not None and not barcode.strip() and not uploads:
         raise HTTPException(422, "the barcode is empty")
+    for modality, given in (("image", "image" in use and bool(uploads)), ("dna", dna is not None)):
+        if given and modality not in identifier.modalities:
+            raise HTTPException(422, f"this model has no {'DNA' if modality == 'dna' else modality} encoder "
+                                     f"(it embeds {', '.join(identifier.modalities)})")
     if "image" in use and uploads:
         raw = [(await f.read(), f.filename or "upload") for f in uploads]
         pics = await run_in_threadpool(read_images, raw, limits)  # decoding never blocks the event loop
