@@ -25,10 +25,10 @@ import numpy as np
 from benchmarks.insect1k_dna import DATA, add_training_args, partition_insect1k, pretrain_and_align
 from benchmarks.machine import describe_machine
 from clibd.readers import read_records
-from index.build import build_snapshot
-from index.calibration import calibrate, evaluate_split, youden_threshold
-from index.identifier import Identifier
-from training.vsearch import vsearch_top_hits
+from clibd.index.build import build_snapshot
+from clibd.index.calibration import calibrate, evaluate_split, youden_threshold
+from clibd.index.identifier import Identifier
+from clibd.training.vsearch import vsearch_top_hits
 
 RESULTS = Path(__file__).parent / "results"
 

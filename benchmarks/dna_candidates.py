@@ -24,8 +24,8 @@ from benchmarks.dna_vs_vsearch import DATA, RESULTS, SETS, _sample
 from benchmarks.machine import describe_machine
 from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
-from index.barcodes import DEFAULT_CANDIDATES, WIDEN, WIDEN_BELOW, BarcodeIndex, align_hits, candidate_pool, widened_hits
-from training.partition import PartitionConfig, partition
+from clibd.index.barcodes import DEFAULT_CANDIDATES, WIDEN, WIDEN_BELOW, BarcodeIndex, align_hits, candidate_pool, widened_hits
+from clibd.training.partition import PartitionConfig, partition
 
 
 def main() -> int:

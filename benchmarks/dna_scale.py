@@ -25,9 +25,9 @@ from benchmarks.machine import describe_machine
 from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
 from clibd.records import Record
-from index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex
-from index.identity import IdentityBands, barcode_verdict
-from training.vsearch import vsearch_top_hits
+from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex
+from clibd.index.identity import IdentityBands, barcode_verdict
+from clibd.training.vsearch import vsearch_top_hits
 
 SPECIMENS = 10
 STANDING_FACTOR = 4  # vsearch also runs on this many times the queries; its rate is the slope between the two

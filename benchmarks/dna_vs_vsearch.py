@@ -31,11 +31,11 @@ from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
 from clibd.records import Record
 from clibd.taxonomy import RANKS
-from index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, candidate_pool, widened_hits
-from index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
-from index.verdict import Verdict
-from training.partition import PartitionConfig, partition
-from training.vsearch import vsearch_top_hits
+from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, candidate_pool, widened_hits
+from clibd.index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
+from clibd.index.verdict import Verdict
+from clibd.training.partition import PartitionConfig, partition
+from clibd.training.vsearch import vsearch_top_hits
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETS = {"insect1k": DATA / "insect1k" / "insect1k_coi5p.tsv.gz",

@@ -20,8 +20,8 @@ import faiss
 import numpy as np
 
 from benchmarks.machine import describe_machine
-from index.factory import build_index
-from index.searcher import is_exact, rerank
+from clibd.index.factory import build_index
+from clibd.index.searcher import is_exact, rerank
 
 RESULTS = Path(__file__).parent / "results"
 

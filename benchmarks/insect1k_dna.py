@@ -26,14 +26,14 @@ from clibd.dna_tokenizer import normalize_sequence
 from clibd.embedder import Embedder
 from clibd.factory import create_model, get_model_config
 from clibd.taxonomy import RANKS
-from index.alignment import percent_identity
-from training.evaluate import exact_search, score_neighbors
-from training.metrics import auroc, best_threshold, harmonic_mean
-from training.partition import PartitionConfig, partition, write_partition
-from training.pretrain_dna import PretrainConfig, pretrain_dna
+from clibd.index.alignment import percent_identity
+from clibd.training.evaluate import exact_search, score_neighbors
+from clibd.training.metrics import auroc, best_threshold, harmonic_mean
+from clibd.training.partition import PartitionConfig, partition, write_partition
+from clibd.training.pretrain_dna import PretrainConfig, pretrain_dna
 from clibd.readers import read_records
-from training.train import TrainConfig, train
-from training.vsearch import vsearch_top_hits
+from clibd.training.train import TrainConfig, train
+from clibd.training.vsearch import vsearch_top_hits
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "insect1k" / "insect1k_coi5p.tsv.gz"
 RESULTS = Path(__file__).parent / "results"

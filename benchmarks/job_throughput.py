@@ -29,8 +29,8 @@ from benchmarks.service_latency import free_port
 from clibd import create_model, save_checkpoint
 from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
-from index.build import build_snapshot
-from training.vsearch import vsearch_top_hits
+from clibd.index.build import build_snapshot
+from clibd.training.vsearch import vsearch_top_hits
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "insect1k" / "insect1k_coi5p.tsv.gz"

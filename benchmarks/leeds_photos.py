@@ -26,10 +26,10 @@ from clibd.checkpoint import load_checkpoint
 from clibd.embedder import Embedder
 from clibd.factory import create_model, get_model_config
 from clibd.preprocess import eval_transform, load_image
-from training.evaluate import exact_search, score_neighbors
+from clibd.training.evaluate import exact_search, score_neighbors
 from clibd.readers import read_records
 from clibd.records import Record, write_records
-from training.train import TrainConfig, train
+from clibd.training.train import TrainConfig, train
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "leeds_butterflies"
 RESULTS = Path(__file__).parent / "results"

@@ -36,7 +36,7 @@ from clibd import create_model, save_checkpoint
 from clibd.cli import main as clibd_main
 from clibd.readers import read_records
 from clibd.records import write_records
-from index.identifier import Identifier, Specimen
+from clibd.index.identifier import Identifier, Specimen
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -21,11 +21,11 @@ from clibd.checkpoint import save_checkpoint
 from clibd.embedder import Embedder
 from clibd.factory import create_model
 from clibd.taxonomy import taxonomy_text
-from training.evaluate import evaluate, markdown_table
-from training.partition import TRAIN, PartitionConfig, partition, write_partition
+from clibd.training.evaluate import evaluate, markdown_table
+from clibd.training.partition import TRAIN, PartitionConfig, partition, write_partition
 from clibd.readers import read_records
-from training.synth import SynthConfig, generate
-from training.train import TrainConfig, train
+from clibd.training.synth import SynthConfig, generate
+from clibd.training.train import TrainConfig, train
 
 RESULTS = Path(__file__).parent / "results"
 COMBOS = [("dna", "dna"), ("image", "image"), ("image", "dna"), ("image+dna", "image+dna"),

@@ -20,7 +20,7 @@ import torch
 from benchmarks.machine import describe_machine
 from clibd.embedder import autocast_for
 from clibd.factory import create_model
-from training.loss import ContrastiveLoss
+from clibd.training.loss import ContrastiveLoss
 
 RESULTS = Path(__file__).parent / "results"
 

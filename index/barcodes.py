@@ -13,8 +13,8 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from clibd.dna_tokenizer import try_normalize
-from index.alignment import Alignment, align
-from index.kmers import KmerConfig, KmerIndex, distinct_sequences
+from clibd.index.alignment import Alignment, align
+from clibd.index.kmers import KmerConfig, KmerIndex, distinct_sequences
 
 KMER_FILE = "dna.kmers.npz"
 # Measured on insect1k (benchmarks.dna_candidates): for queries of referenced species the first hit's species

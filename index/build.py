@@ -14,8 +14,8 @@ from clibd.dna_tokenizer import try_normalize
 from clibd.embedder import Embedder
 from clibd.records import distinct_taxa
 from clibd.taxonomy import RANKS
-from index.factory import build_index, choose_factory
-from index.snapshot import KeyRecord, write_snapshot
+from clibd.index.factory import build_index, choose_factory
+from clibd.index.snapshot import KeyRecord, write_snapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

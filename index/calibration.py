@@ -17,12 +17,12 @@ import numpy as np
 from clibd.preprocess import load_image
 from clibd.records import Record
 from clibd.taxonomy import RANKS
-from index.fitting import precision_threshold, youden_threshold
-from index.identifier import Identifier
-from index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
-from index.searcher import Neighbor
-from index.thresholds import Thresholds
-from index.verdict import ModalityThresholds, Verdict, fuse, is_absent, modality_verdict
+from clibd.index.fitting import precision_threshold, youden_threshold
+from clibd.index.identifier import Identifier
+from clibd.index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
+from clibd.index.searcher import Neighbor
+from clibd.index.thresholds import Thresholds
+from clibd.index.verdict import ModalityThresholds, Verdict, fuse, is_absent, modality_verdict
 
 
 @dataclass

@@ -14,7 +14,7 @@ _FMT = argparse.ArgumentDefaultsHelpFormatter
 def _build(args: argparse.Namespace) -> int:
     from clibd.readers import read_records
     from clibd.records import SYNTHETIC_NOTICE
-    from index.build import build_snapshot
+    from clibd.index.build import build_snapshot
 
     records = read_records(args.records, args.format, args.image_root)
     if args.splits:
@@ -33,8 +33,8 @@ def _compact(args: argparse.Namespace) -> int:
     from clibd.checkpoint import checkpoint_hash
     from clibd.embedder import Embedder
     from clibd.readers import read_records
-    from index.snapshot import prune_snapshots
-    from index.update import apply_and_compact
+    from clibd.index.snapshot import prune_snapshots
+    from clibd.index.update import apply_and_compact
 
     add = read_records(args.add, args.format, args.image_root) if args.add else []
     remove = []
@@ -53,8 +53,8 @@ def _compact(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from clibd.readers import read_records
-    from index.calibration import calibrate, evaluate_split
-    from index.identifier import Identifier
+    from clibd.index.calibration import calibrate, evaluate_split
+    from clibd.index.identifier import Identifier
 
     records = read_records(args.records, args.format, args.image_root)
     fit = [r for r in records if r.split in set(args.fit_splits.split(","))]
@@ -76,7 +76,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from index.identify_files import identify_files, identify_in_process, identify_via_server, output_kind
+    from clibd.index.identify_files import identify_files, identify_in_process, identify_via_server, output_kind
 
     output_kind(args.out)  # refuse an unknown output type before loading anything
     if args.server:
@@ -84,7 +84,7 @@ def _identify(args: argparse.Namespace) -> int:
     else:
         if not args.checkpoint or not args.index_root:
             raise ValueError("give --checkpoint and --index-root (in-process), or --server URL")
-        from index.identifier import Identifier
+        from clibd.index.identifier import Identifier
         run = identify_in_process(Identifier.load(args.checkpoint, args.index_root, args.device), args.top_k)
     counts = identify_files(args.inputs, args.out, run, resume=args.resume, batch_size=args.batch_size)
     print(f"{args.out}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))

@@ -13,13 +13,13 @@ from PIL import Image
 from clibd.checkpoint import checkpoint_hash
 from clibd.embedder import Embedder
 from clibd.taxonomy import RANKS
-from index.barcodes import DEFAULT_CANDIDATES, Hit
-from index.identity import IdentityBands, barcode_verdict
-from index.searcher import Neighbor, Searcher
-from index.snapshot import current_snapshot_dir
-from index.thresholds import Thresholds
-from index.update import add_records
-from index.verdict import Verdict, fuse, modality_verdict
+from clibd.index.barcodes import DEFAULT_CANDIDATES, Hit
+from clibd.index.identity import IdentityBands, barcode_verdict
+from clibd.index.searcher import Neighbor, Searcher
+from clibd.index.snapshot import current_snapshot_dir
+from clibd.index.thresholds import Thresholds
+from clibd.index.update import add_records
+from clibd.index.verdict import Verdict, fuse, modality_verdict
 
 log = logging.getLogger(__name__)
 

@@ -134,7 +134,7 @@ def _batches(items: list, size: int) -> Iterator[list]:
 def identify_in_process(identifier, top_k: int) -> Callable[[list[Record]], list[tuple[Optional[dict], Optional[str]]]]:
     """A batch function over a loaded `Identifier` (the service's own)."""
     from clibd.preprocess import load_image
-    from index.identifier import Specimen
+    from clibd.index.identifier import Specimen
 
     def run(batch: list[Record]) -> list[tuple[Optional[dict], Optional[str]]]:
         specimens, results = [], []

@@ -22,9 +22,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from clibd.taxonomy import RANKS
-from index.barcodes import Hit
-from index.fitting import capped_separator, precision_threshold
-from index.verdict import RankCall, Verdict, status_of
+from clibd.index.barcodes import Hit
+from clibd.index.fitting import capped_separator, precision_threshold
+from clibd.index.verdict import RankCall, Verdict, status_of
 
 BOLD_BANDS = {"order": 85.0, "family": 90.0, "genus": 95.0, "species": 97.0}
 # Until fitted, only "new species" is claimed (below 97%, the usual rule); a congeneric species is often less

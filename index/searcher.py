@@ -14,9 +14,9 @@ import numpy as np
 
 from clibd.dna_tokenizer import try_normalize
 from clibd.taxonomy import RANKS
-from index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit, candidate_pool, widened_hits
-from index.factory import build_index, gpu_available, search_params, to_gpu
-from index.snapshot import KeyRecord, Snapshot, load_snapshot, write_snapshot
+from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit, candidate_pool, widened_hits
+from clibd.index.factory import build_index, gpu_available, search_params, to_gpu
+from clibd.index.snapshot import KeyRecord, Snapshot, load_snapshot, write_snapshot
 
 
 class UnknownTaxonError(ValueError):

@@ -19,7 +19,7 @@ import faiss
 import numpy as np
 
 from clibd.records import Record
-from index.barcodes import BarcodeIndex
+from clibd.index.barcodes import BarcodeIndex
 from clibd.taxonomy import RANKS
 
 CURRENT = "CURRENT"

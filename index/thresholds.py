@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from index.identity import IdentityBands
-from index.verdict import ModalityThresholds
+from clibd.index.identity import IdentityBands
+from clibd.index.verdict import ModalityThresholds
 
 CALIBRATION_FILE = "calibration.json"
 

@@ -7,9 +7,9 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from clibd.embedder import Embedder
-from index.build import key_encoders, to_key_records
-from index.searcher import Searcher
-from index.snapshot import KeyRecord, Snapshot
+from clibd.index.build import key_encoders, to_key_records
+from clibd.index.searcher import Searcher
+from clibd.index.snapshot import KeyRecord, Snapshot
 
 
 def embed_keys(embedder: Embedder, records: Sequence,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from clibd.taxonomy import RANKS
-from index.searcher import Neighbor, aggregate
+from clibd.index.searcher import Neighbor, aggregate
 
 @dataclass
 class ModalityThresholds:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from celery import Celery
 
-from service.settings import Settings, get_settings
+from clibd.service.settings import Settings, get_settings
 
 
 def make_celery(settings: Settings, prepare: bool = True) -> Celery:
     """A Celery app configured from settings (`prepare` creates the embedded queue's folders)."""
-    app = Celery("clibd", broker=settings.broker, backend=settings.backend, include=["service.tasks"])
+    app = Celery("clibd", broker=settings.broker, backend=settings.backend, include=["clibd.service.tasks"])
     conf = {
         "task_acks_late": True,  # a task killed mid-run is redelivered ...
         "task_reject_on_worker_lost": True,
@@ -35,4 +35,4 @@ def make_celery(settings: Settings, prepare: bool = True) -> Celery:
     return app
 
 
-celery_app = make_celery(get_settings(), prepare=False)  # `celery -A service.celery_app`
+celery_app = make_celery(get_settings(), prepare=False)  # `celery -A clibd.service.celery_app`

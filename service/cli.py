@@ -9,7 +9,7 @@ _FMT = argparse.ArgumentDefaultsHelpFormatter
 
 
 def _settings(args: argparse.Namespace):
-    from service.settings import Settings
+    from clibd.service.settings import Settings
     overrides = {k: v for k, v in {"checkpoint": getattr(args, "checkpoint", None),
                                    "index_root": getattr(args, "index_root", None),
                                    "data_dir": getattr(args, "data_dir", None),
@@ -30,7 +30,7 @@ def _env_for(settings) -> dict:
 
 def worker_command(concurrency: int, pool: str = "prefork") -> list[str]:
     """The command line of a worker process."""
-    return [sys.executable, "-m", "celery", "-A", "service.celery_app", "worker", "--loglevel", "INFO",
+    return [sys.executable, "-m", "celery", "-A", "clibd.service.celery_app", "worker", "--loglevel", "INFO",
             "--concurrency", str(concurrency), "--pool", pool, "-Q", "celery"]
 
 
@@ -38,7 +38,7 @@ def examples(settings) -> list[str]:
     """curl commands that identify a reference barcode and a reference photo of the served index."""
     import json as _json
 
-    from index.snapshot import current_snapshot_dir
+    from clibd.index.snapshot import current_snapshot_dir
     folder = current_snapshot_dir(settings.index_root)
     url = f"http://{settings.host}:{settings.port}"
     lines = []
@@ -64,9 +64,9 @@ def examples(settings) -> list[str]:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.api.main import create_app
-    from service.celery_app import make_celery
-    from service.db import migrate
+    from clibd.service.api.main import create_app
+    from clibd.service.celery_app import make_celery
+    from clibd.service.db import migrate
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.embedded_broker and settings.embedded_worker:
         # the broker-less default: one worker process beside the API, same settings, same queue folder,
         # restarted when it dies
-        from service.supervisor import WorkerSupervisor
+        from clibd.service.supervisor import WorkerSupervisor
         supervisor = WorkerSupervisor(worker_command(settings.worker_concurrency, "solo"), _env_for(settings),
                                       settings.data_dir).start()
     print(f"\nCLIBD serving on http://{settings.host}:{settings.port}/  (API docs: /docs)", flush=True)
@@ -93,7 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from service.celery_app import make_celery
+    from clibd.service.celery_app import make_celery
     settings = _settings(args)
     make_celery(settings)
     command = worker_command(args.concurrency or settings.worker_concurrency, args.pool)
@@ -103,7 +103,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from service.db import migrate
+    from clibd.service.db import migrate
     settings = _settings(args)
     migrate(settings.sqlalchemy_url, args.revision)
     print(f"database at {settings.sqlalchemy_url.split('@')[-1]} is at revision {args.revision}")
@@ -111,8 +111,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _apikey(args: argparse.Namespace) -> int:
-    from service.db import make_engine, migrate, session_factory
-    from service.security import create_key, revoke_key
+    from clibd.service.db import make_engine, migrate, session_factory
+    from clibd.service.security import create_key, revoke_key
     settings = _settings(args)
     migrate(settings.sqlalchemy_url)
     with session_factory(make_engine(settings.sqlalchemy_url))() as session:
@@ -129,8 +129,8 @@ def _apikey(args: argparse.Namespace) -> int:
 
 
 def _jobs(args: argparse.Namespace) -> int:
-    from service.db import make_engine, migrate, session_factory
-    from service.jobs import purge_jobs
+    from clibd.service.db import make_engine, migrate, session_factory
+    from clibd.service.jobs import purge_jobs
     settings = _settings(args)
     days = settings.job_retention_days if args.older_than_days is None else args.older_than_days
     migrate(settings.sqlalchemy_url)

@@ -20,10 +20,10 @@ from typing import Iterator, Optional, Sequence
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from index.identifier import Identifier, Specimen
-from service.inputs import InputError, Limits, check_barcode, parse_fasta, parse_manifest, read_image, \
+from clibd.index.identifier import Identifier, Specimen
+from clibd.service.inputs import InputError, Limits, check_barcode, parse_fasta, parse_manifest, read_image, \
     safe_extract_images
-from service.models import ItemStatus, Job, JobItem, utcnow
+from clibd.service.models import ItemStatus, Job, JobItem, utcnow
 
 log = logging.getLogger(__name__)
 PENDING, RUNNING, DONE, FAILED = (status.value for status in ItemStatus)

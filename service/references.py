@@ -14,9 +14,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from clibd.records import Record
-from index.snapshot import prune_snapshots
-from index.identifier import Identifier
-from service.models import ReferenceRecord
+from clibd.index.snapshot import prune_snapshots
+from clibd.index.identifier import Identifier
+from clibd.service.models import ReferenceRecord
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import io
 from typing import Iterable
 
 from clibd.taxonomy import RANKS
-from index.identify_files import dwc_identification
-from service.models import JobItem
+from clibd.index.identify_files import dwc_identification
+from clibd.service.models import JobItem
 
 FLAT_COLUMNS = ["specimen_id", "status", "error", "identification_status", "taxon_rank", "scientific_name",
                 *RANKS, "novel_at_rank", "bin", *[f"{r}_score" for r in RANKS], "decided_by",

@@ -9,10 +9,10 @@ from typing import Optional
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-from service.db import make_engine, migrate, session_factory
-from index.identifier import Identifier
-from service.references import ReferenceSync
-from service.settings import Settings
+from clibd.service.db import make_engine, migrate, session_factory
+from clibd.index.identifier import Identifier
+from clibd.service.references import ReferenceSync
+from clibd.service.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.models import ApiKey, utcnow
+from clibd.service.models import ApiKey, utcnow
 
 PREFIX = "clibd_"
 

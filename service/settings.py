@@ -8,7 +8,7 @@ from typing import Optional
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.inputs import Limits
+from clibd.service.inputs import Limits
 
 
 class Settings(BaseSettings):

@@ -10,11 +10,11 @@ from celery import Celery, shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy.orm import sessionmaker
 
-from service import jobs
-from service.db import make_engine, session_factory
-from service.runtime import worker_runtime
-from service.settings import Settings
-from service.supervisor import HEARTBEAT_S, heartbeat_dir, heartbeat_name, write_heartbeat
+from clibd.service import jobs
+from clibd.service.db import make_engine, session_factory
+from clibd.service.runtime import worker_runtime
+from clibd.service.settings import Settings
+from clibd.service.supervisor import HEARTBEAT_S, heartbeat_dir, heartbeat_name, write_heartbeat
 
 log = logging.getLogger(__name__)
 PROCESS_CHUNK = "clibd.process_chunk"
@@ -59,7 +59,7 @@ def dispatch_recoverable(app: Celery, sessions: sessionmaker, settings: Settings
 
 @worker_process_init.connect
 def _load_once(**_) -> None:
-    from service.celery_app import celery_app
+    from clibd.service.celery_app import celery_app
     worker_runtime(_settings(celery_app))
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.partition import PartitionConfig, partition, write_partition
+from clibd.training.partition import PartitionConfig, partition, write_partition
 from clibd.readers import read_records
-from training.synth import SynthConfig, generate
+from clibd.training.synth import SynthConfig, generate
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -13,7 +13,7 @@ _FMT = argparse.ArgumentDefaultsHelpFormatter
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from training.synth import SynthConfig, generate
+    from clibd.training.synth import SynthConfig, generate
 
     cfg = SynthConfig(orders=args.orders, families_per_order=args.families, genera_per_family=args.genera,
                       species_per_genus=args.species, specimens_per_species=(args.min_specimens, args.max_specimens),
@@ -26,7 +26,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _partition(args: argparse.Namespace) -> int:
     from clibd.records import SYNTHETIC_NOTICE
-    from training.partition import PartitionConfig, partition, write_partition
+    from clibd.training.partition import PartitionConfig, partition, write_partition
     from clibd.readers import read_records
 
     cfg = PartitionConfig(seed=args.seed, unseen_strategy=args.unseen_strategy,
@@ -41,7 +41,7 @@ def _partition(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from training.train import TrainConfig, train
+    from clibd.training.train import TrainConfig, train
 
     cfg = TrainConfig(records=args.records, out_dir=args.out, model=args.model,
                       modalities=tuple(args.modalities.split(",")), image_root=args.image_root, epochs=args.epochs,
@@ -56,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from training.pretrain_dna import PretrainConfig, pretrain_dna
+    from clibd.training.pretrain_dna import PretrainConfig, pretrain_dna
 
     cfg = PretrainConfig(records=args.records, out_dir=args.out, model=args.model, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, seed=args.seed,
@@ -67,7 +67,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from clibd.embedder import Embedder
-    from training.evaluate import COMBOS, evaluate, write_results
+    from clibd.training.evaluate import COMBOS, evaluate, write_results
     from clibd.readers import read_records
 
     embedder = Embedder.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size,

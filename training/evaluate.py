@@ -14,8 +14,8 @@ from clibd.dna_tokenizer import try_normalize
 from clibd.embedder import Embedder
 from clibd.records import Record, distinct_taxa
 from clibd.taxonomy import RANKS
-from training.metrics import chance_top1, harmonic_mean, micro_macro, topk_hits
-from training.partition import KEY_SEEN, KEY_UNSEEN, TEST_SEEN, TEST_UNSEEN, TRAIN, VAL_SEEN, VAL_UNSEEN
+from clibd.training.metrics import chance_top1, harmonic_mean, micro_macro, topk_hits
+from clibd.training.partition import KEY_SEEN, KEY_UNSEEN, TEST_SEEN, TEST_UNSEEN, TRAIN, VAL_SEEN, VAL_UNSEEN
 
 log = logging.getLogger(__name__)
 

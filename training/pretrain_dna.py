@@ -15,9 +15,9 @@ from clibd.config import DnaTowerConfig
 from clibd.dna_tokenizer import MASK_ID, UNK_ID, KmerTokenizer
 from clibd.factory import get_model_config
 from clibd.towers import DnaTower
-from training.dataset import usable
-from training.distributed import init_distributed
-from training.partition import PRETRAIN, TRAIN
+from clibd.training.dataset import usable
+from clibd.training.distributed import init_distributed
+from clibd.training.partition import PRETRAIN, TRAIN
 from clibd.readers import read_records
 
 log = logging.getLogger(__name__)

@@ -22,11 +22,11 @@ from clibd.factory import create_model, get_model_config
 from clibd.model import CLIBD
 from clibd.taxonomy import taxonomy_text
 from clibd.text_tokenizer import TextTokenizer
-from training.dataset import ContrastiveDataset
-from training.distributed import DistInfo, barrier, init_distributed
-from training.evaluate import evaluate, mean_top1
-from training.loss import ContrastiveLoss
-from training.partition import PRETRAIN, TRAIN
+from clibd.training.dataset import ContrastiveDataset
+from clibd.training.distributed import DistInfo, barrier, init_distributed
+from clibd.training.evaluate import evaluate, mean_top1
+from clibd.training.loss import ContrastiveLoss
+from clibd.training.partition import PRETRAIN, TRAIN
 from clibd.readers import read_records
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,11 @@ from celery import Celery
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from service.batching import MicroBatcher
-from service.supervisor import WorkerSupervisor
-from index.identifier import Identifier
-from service.runtime import NotConfiguredError, Runtime
-from service.security import check_key
+from clibd.service.batching import MicroBatcher
+from clibd.service.supervisor import WorkerSupervisor
+from clibd.index.identifier import Identifier
+from clibd.service.runtime import NotConfiguredError, Runtime
+from clibd.service.security import check_key
 
 
 @dataclass

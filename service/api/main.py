@@ -13,16 +13,16 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from index.searcher import UnknownTaxonError
-from service.api.deps import AppState
-from service.api.metrics import LATENCY, REQUESTS
-from service.api.routes import admin, health, identify, jobs, page
-from service.batching import MicroBatcher
-from service.celery_app import make_celery
-from service.inputs import InputError
-from service.runtime import Runtime
-from service.settings import Settings, get_settings
-from service.supervisor import WorkerSupervisor
+from clibd.index.searcher import UnknownTaxonError
+from clibd.service.api.deps import AppState
+from clibd.service.api.metrics import LATENCY, REQUESTS
+from clibd.service.api.routes import admin, health, identify, jobs, page
+from clibd.service.batching import MicroBatcher
+from clibd.service.celery_app import make_celery
+from clibd.service.inputs import InputError
+from clibd.service.runtime import Runtime
+from clibd.service.settings import Settings, get_settings
+from clibd.service.supervisor import WorkerSupervisor
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from index.alignment import align, percent_identity
+from clibd.index.alignment import align, percent_identity
 
 
 def _random_seq(n, seed):

@@ -3,9 +3,9 @@ import numpy as np
 
 from tests.index.barcodes_helpers import mutate as _mutate, random_barcode as _seq
 
-from index.factory import build_index
-from index.searcher import Neighbor, Searcher
-from index.snapshot import KeyRecord, write_snapshot
+from clibd.index.factory import build_index
+from clibd.index.searcher import Neighbor, Searcher
+from clibd.index.snapshot import KeyRecord, write_snapshot
 
 
 def _rec(i, species, dna):

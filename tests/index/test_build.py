@@ -5,8 +5,8 @@ import pytest
 from clibd import create_model, save_checkpoint
 from clibd.cli import main
 from clibd.readers import read_records
-from index.build import embed_sharded
-from index.searcher import Searcher
+from clibd.index.build import embed_sharded
+from clibd.index.searcher import Searcher
 
 
 def test_sharded_embedding_resumes_from_finished_shards(tmp_path):

@@ -4,10 +4,10 @@ The package rule keeps `training` from importing `index`; this test pins the two
 """
 import numpy as np
 
-from index.factory import build_index
-from index.searcher import Searcher
-from index.snapshot import KeyRecord, write_snapshot
-from training.evaluate import exact_search
+from clibd.index.factory import build_index
+from clibd.index.searcher import Searcher
+from clibd.index.snapshot import KeyRecord, write_snapshot
+from clibd.training.evaluate import exact_search
 
 
 def test_evaluate_exact_search_equals_searcher_exact_path(tmp_path):

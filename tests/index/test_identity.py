@@ -2,9 +2,9 @@
 import random
 
 
-from index.barcodes import Hit
-from index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
-from index.snapshot import KeyRecord
+from clibd.index.barcodes import Hit
+from clibd.index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
+from clibd.index.snapshot import KeyRecord
 
 
 def _hit(species, identity, genus=None, family="Muscidae"):

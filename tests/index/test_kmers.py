@@ -3,9 +3,9 @@ import numpy as np
 
 from tests.index.barcodes_helpers import mutate as _mutate, random_barcode as _seq
 
-from index.alignment import align, percent_identity
-from index.barcodes import BarcodeIndex, align_hits
-from index.kmers import KmerConfig, KmerIndex
+from clibd.index.alignment import align, percent_identity
+from clibd.index.barcodes import BarcodeIndex, align_hits
+from clibd.index.kmers import KmerConfig, KmerIndex
 
 
 def test_the_closest_reference_ranks_first_among_many():

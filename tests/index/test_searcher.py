@@ -4,9 +4,9 @@ import threading
 import numpy as np
 import pytest
 
-from index.factory import build_index, choose_factory
-from index.searcher import Searcher, UnknownTaxonError, aggregate
-from index.snapshot import KeyRecord, SnapshotMismatchError, current_snapshot_dir, load_snapshot, write_snapshot
+from clibd.index.factory import build_index, choose_factory
+from clibd.index.searcher import Searcher, UnknownTaxonError, aggregate
+from clibd.index.snapshot import KeyRecord, SnapshotMismatchError, current_snapshot_dir, load_snapshot, write_snapshot
 
 
 
@@ -108,7 +108,7 @@ def test_searches_stay_correct_while_keys_are_added(tmp_path):
 def test_aggregate_scores_each_rank():
     recs = [KeyRecord(id=str(i), modality="dna", genus=g, species=sp) for i, (g, sp) in
             enumerate([("A", "A x"), ("A", "A y"), ("B", "B z")])]
-    from index.searcher import Neighbor
+    from clibd.index.searcher import Neighbor
     agg = aggregate([Neighbor(recs[0], 0.9), Neighbor(recs[1], 0.85), Neighbor(recs[2], 0.8)])
     w = np.exp(np.array([0.0, -0.05, -0.1]) / 0.05)  # votes fall by e per 0.05 of cosine below the nearest
     assert agg["genus"][0] == ("A", pytest.approx((w[0] + w[1]) / w.sum()))
@@ -135,7 +135,7 @@ def test_approximate_snapshot_answers_are_reranked_to_exact_cosines(tmp_path):
 
 
 def test_without_a_gpu_the_same_code_runs_on_the_cpu(tmp_path):
-    from index.factory import gpu_available, to_cpu, to_gpu
+    from clibd.index.factory import gpu_available, to_cpu, to_gpu
     x, _ = _clustered(3000, 32, 40)
     cpu = build_index(x, "IVF32,Flat", use_gpu=False)
     assert to_gpu(cpu, use_gpu=False) is cpu and to_cpu(cpu) is cpu
@@ -147,7 +147,7 @@ def test_without_a_gpu_the_same_code_runs_on_the_cpu(tmp_path):
 
 @pytest.mark.gpu
 def test_gpu_build_and_search_match_the_cpu(tmp_path):
-    from index.factory import gpu_available
+    from clibd.index.factory import gpu_available
     if not gpu_available():
         pytest.skip("no GPU visible to faiss (faiss.get_num_gpus() == 0)")
     x, _ = _clustered(20000, 64, 200)

@@ -3,7 +3,7 @@ answer's provenance (the page shows it)."""
 from clibd import create_model, save_checkpoint
 from clibd.cli import main as clibd_main
 from clibd.records import SYNTHETIC_NOTICE
-from index.identifier import Identifier
+from clibd.index.identifier import Identifier
 
 
 def test_synthetic_records_give_an_index_whose_answers_say_synthetic(synth_dir, tmp_path):

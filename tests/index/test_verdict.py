@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from index.searcher import Neighbor
-from index.snapshot import KeyRecord
-from index.fitting import precision_threshold, youden_threshold
-from index.thresholds import Thresholds
-from index.verdict import ModalityThresholds, fuse, modality_verdict
+from clibd.index.searcher import Neighbor
+from clibd.index.snapshot import KeyRecord
+from clibd.index.fitting import precision_threshold, youden_threshold
+from clibd.index.thresholds import Thresholds
+from clibd.index.verdict import ModalityThresholds, fuse, modality_verdict
 
 T = ModalityThresholds(confident={"order": 0.6, "family": 0.6, "genus": 0.6, "species": 0.6},
                        novel={"order": None, "family": None, "genus": 0.5, "species": 0.9})
@@ -59,7 +59,7 @@ def test_fused_novelty_needs_the_deciding_modality():
 
 
 def test_thresholds_round_trip_and_refuse_another_checkpoint(tmp_path):
-    from index.thresholds import CalibrationMismatchError
+    from clibd.index.thresholds import CalibrationMismatchError
     Thresholds({"dna": T}, "abc", 0.95, {"n": 1}).save(tmp_path)
     back = Thresholds.load(tmp_path, "abc")
     assert back.by_modality["dna"] == T

@@ -12,7 +12,7 @@ from PIL import Image
 from clibd import create_model, save_checkpoint
 from clibd.cli import main as clibd_main
 from clibd.readers import read_records
-from service.settings import Settings
+from clibd.service.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +43,7 @@ def settings(service_assets: dict, tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(settings: Settings):
     """The real app over the real model, index and SQLite database."""
-    from service.api.main import create_app
+    from clibd.service.api.main import create_app
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -53,7 +53,7 @@ def worker(settings: Settings):
     """A real Celery worker (solo pool, in a thread) consuming the same queue as the app."""
     from celery.contrib.testing.worker import start_worker
 
-    from service.celery_app import make_celery
+    from clibd.service.celery_app import make_celery
     app = make_celery(settings)
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         yield app

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from service.models import Job, JobItem, ReferenceRecord
+from clibd.service.models import Job, JobItem, ReferenceRecord
 from tests.service.conftest import png_bytes
 
 GOOD = "ACGT" * 160
@@ -135,7 +135,7 @@ def test_jobs_reject_bad_uploads_and_store_nothing(client, settings, name, kwarg
 def test_upload_over_the_configured_limit_is_refused_before_reading(service_assets, tmp_path):
     from fastapi.testclient import TestClient
 
-    from service.api.main import create_app
+    from clibd.service.api.main import create_app
     from tests.service.conftest import make_settings
     with TestClient(create_app(make_settings(service_assets, tmp_path / "d", max_upload_mb=1))) as c:
         r = c.post("/v1/jobs", files={"fasta": ("a.fasta", b">a\n" + b"A" * (100 << 20), "text/plain")})

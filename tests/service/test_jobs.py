@@ -54,7 +54,7 @@ def test_fasta_manifest_and_zip_job_with_per_item_errors(client, worker, service
 
 
 def test_items_are_batched_on_the_encoder(client, worker, service_assets, settings):
-    from service.runtime import worker_runtime
+    from clibd.service.runtime import worker_runtime
     ident = worker_runtime(worker.clibd_settings).require()  # the worker's own (cached) identifier
     calls = []
     encode = ident.encode_dna
@@ -73,10 +73,10 @@ def test_items_are_batched_on_the_encoder(client, worker, service_assets, settin
 
 
 def test_a_specimen_that_breaks_identification_fails_alone_after_max_attempts(settings):
-    from index.identifier import Identifier
-    from service.db import make_engine, migrate, session_factory
-    from service.jobs import Upload, create_job, item_ids, process_chunk
-    from service.models import JobItem
+    from clibd.index.identifier import Identifier
+    from clibd.service.db import make_engine, migrate, session_factory
+    from clibd.service.jobs import Upload, create_job, item_ids, process_chunk
+    from clibd.service.models import JobItem
     from sqlalchemy import select
     migrate(settings.sqlalchemy_url)
     factory = session_factory(make_engine(settings.sqlalchemy_url))
@@ -109,7 +109,7 @@ def test_a_specimen_that_breaks_identification_fails_alone_after_max_attempts(se
     assert last["ok1"][1] == 1  # answered items are never taken again
     assert process_chunk(ident, factory, job.id, ids, settings.limits, lease_s=300, max_attempts=3) == 0
     with factory() as session:
-        from service.models import Job
+        from clibd.service.models import Job
         assert session.get(Job, job.id).status == "done"
 
 
@@ -117,12 +117,12 @@ def test_items_claimed_by_a_dead_worker_are_taken_over_on_the_embedded_queue(ser
     from celery.contrib.testing.worker import start_worker
     from fastapi.testclient import TestClient
 
-    from service.api.main import create_app
-    from service.celery_app import make_celery
-    from service.db import make_engine, session_factory
-    from service.jobs import claim, item_ids
-    from service.models import JobItem
-    from service.tasks import dispatch_recoverable
+    from clibd.service.api.main import create_app
+    from clibd.service.celery_app import make_celery
+    from clibd.service.db import make_engine, session_factory
+    from clibd.service.jobs import claim, item_ids
+    from clibd.service.models import JobItem
+    from clibd.service.tasks import dispatch_recoverable
     from sqlalchemy import select
     from tests.service.conftest import make_settings
     settings = make_settings(service_assets, tmp_path / "data", item_lease_s=1.0)

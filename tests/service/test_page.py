@@ -18,7 +18,7 @@ def server(settings, worker):
     """uvicorn serving the app on a free port in a thread."""
     import uvicorn
 
-    from service.api.main import create_app
+    from clibd.service.api.main import create_app
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
-from service.db import migrate, session_factory
-from service.models import JobItem
+from clibd.service.db import migrate, session_factory
+from clibd.service.models import JobItem
 from tests.service.conftest import make_settings
 
 PG = os.environ.get("CLIBD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -62,7 +62,7 @@ def test_killed_worker_loses_nothing_and_repeats_nothing(stack, service_assets, 
            "CLIBD_RESULT_BACKEND": REDIS, "CLIBD_ITEM_LEASE_S": "3", "CLIBD_JOB_CHUNK_SIZE": "10"}
     n = 400
     fasta = "".join(f">s{i}\n{GOOD[i % 600:] + GOOD[:i % 600]}\n" for i in range(n))
-    with TestClient(__import__("service.api.main", fromlist=["create_app"]).create_app(settings)) as client:
+    with TestClient(__import__("clibd.service.api.main", fromlist=["create_app"]).create_app(settings)) as client:
         job = client.post("/v1/jobs", files={"fasta": ("b.fasta", fasta.encode(), "text/plain")}).json()
         first = _worker(env)
         t0 = time.time()

@@ -3,8 +3,8 @@ import random
 import numpy as np
 import pytest
 
-from training.metrics import auroc, best_threshold
-from training.vsearch import vsearch_available, vsearch_top_hits
+from clibd.training.metrics import auroc, best_threshold
+from clibd.training.vsearch import vsearch_available, vsearch_top_hits
 
 
 def _random_seq(n, seed):

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import training.loss as loss_mod
-from training.loss import ContrastiveLoss, soft_targets
+import clibd.training.loss as loss_mod
+from clibd.training.loss import ContrastiveLoss, soft_targets
 
 
 def _features(n, d=8, seed=0):

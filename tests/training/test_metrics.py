@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from training.metrics import chance_top1, harmonic_mean, micro_macro, topk_hits
+from clibd.training.metrics import chance_top1, harmonic_mean, micro_macro, topk_hits
 
 
 def _reference(neighbors, truth, k):

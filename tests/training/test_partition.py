@@ -2,7 +2,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from training.partition import PartitionConfig, count_report, partition
+from clibd.training.partition import PartitionConfig, count_report, partition
 from clibd.records import Record
 
 

@@ -2,7 +2,7 @@ import numpy as np
 from PIL import Image
 
 from clibd.readers import read_records
-from training.synth import NOTICE, SynthConfig, generate
+from clibd.training.synth import NOTICE, SynthConfig, generate
 
 
 def _kmer_distance(a: str, b: str, k: int = 8) -> float:

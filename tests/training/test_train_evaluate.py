@@ -6,9 +6,9 @@ import torch
 
 from clibd import load_checkpoint
 from clibd.cli import main
-from training.dataset import ContrastiveDataset
-from training.evaluate import eval_sets, evaluate
-from training.pretrain_dna import mask_tokens
+from clibd.training.dataset import ContrastiveDataset
+from clibd.training.evaluate import eval_sets, evaluate
+from clibd.training.pretrain_dna import mask_tokens
 from clibd.readers import read_records
 from clibd.dna_tokenizer import MASK_ID, UNK_ID, KmerTokenizer
 
@@ -133,7 +133,7 @@ def test_bad_input_gives_a_one_line_error(tmp_path, capsys):
 
 
 def test_unused_towers_and_mlm_head_are_frozen_but_tied_embeddings_train():
-    from training.train import _freeze_unused
+    from clibd.training.train import _freeze_unused
 
     model = _tiny()
     _freeze_unused(model, ("image", "dna"))

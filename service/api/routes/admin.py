@@ -8,12 +8,12 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_, select
 
 from clibd.records import clean
-from service.api.deps import AdminDep, IdentifierDep, SessionDep, StateDep
-from service.inputs import check_reference_id, parse_barcode_field, read_images
-from service.models import ReferenceRecord, utcnow
-from service.references import MAX_OFFSET, reference_folder, reference_json, remove_reference_files
-from service.schemas import Problem, ReferenceOut
-from service.tasks import REINDEX
+from clibd.service.api.deps import AdminDep, IdentifierDep, SessionDep, StateDep
+from clibd.service.inputs import check_reference_id, parse_barcode_field, read_images
+from clibd.service.models import ReferenceRecord, utcnow
+from clibd.service.references import MAX_OFFSET, reference_folder, reference_json, remove_reference_files
+from clibd.service.schemas import Problem, ReferenceOut
+from clibd.service.tasks import REINDEX
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 ERRORS = {c: {"model": Problem} for c in (401, 403, 404, 409, 413, 422, 503)}

@@ -5,8 +5,8 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from service.api.deps import StateDep
-from service.api.metrics import REGISTRY, refresh_gauges
+from clibd.service.api.deps import StateDep
+from clibd.service.api.metrics import REGISTRY, refresh_gauges
 
 router = APIRouter(tags=["health"])
 

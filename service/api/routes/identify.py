@@ -7,11 +7,11 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from service.api.deps import IdentifierDep, StateDep
-from service.api.metrics import IDENTIFICATIONS
-from index.identifier import mean_direction
-from service.inputs import decode_text, parse_barcode_field, read_images
-from service.schemas import IdentifyResponse, Problem
+from clibd.service.api.deps import IdentifierDep, StateDep
+from clibd.service.api.metrics import IDENTIFICATIONS
+from clibd.index.identifier import mean_direction
+from clibd.service.inputs import decode_text, parse_barcode_field, read_images
+from clibd.service.schemas import IdentifyResponse, Problem
 
 router = APIRouter(prefix="/v1", tags=["identify"])
 ERRORS = {c: {"model": Problem} for c in (401, 404, 413, 422, 503)}

@@ -8,13 +8,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from service import jobs
-from service.api.deps import IdentifierDep, SessionDep, StateDep
-from service.inputs import decode_text
-from service.models import Job, JobItem
-from service.results import DWC_COLUMNS, FLAT_COLUMNS, dwc_row, flat_row, item_json, table
-from service.schemas import JobAccepted, JobProgress, Problem
-from service.tasks import PROCESS_CHUNK
+from clibd.service import jobs
+from clibd.service.api.deps import IdentifierDep, SessionDep, StateDep
+from clibd.service.inputs import decode_text
+from clibd.service.models import Job, JobItem
+from clibd.service.results import DWC_COLUMNS, FLAT_COLUMNS, dwc_row, flat_row, item_json, table
+from clibd.service.schemas import JobAccepted, JobProgress, Problem
+from clibd.service.tasks import PROCESS_CHUNK
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 ERRORS = {c: {"model": Problem} for c in (404, 413, 422, 503)}

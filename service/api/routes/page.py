@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.concurrency import run_in_threadpool
 from PIL import Image
 
-from service.api.deps import IdentifierDep, StateDep
+from clibd.service.api.deps import IdentifierDep, StateDep
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 router = APIRouter(tags=["page"])
