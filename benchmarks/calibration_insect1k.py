@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.insect1k_dna import DATA, add_training_args, partition_insect1k, pretrain_and_align
+from benchmarks.insect1k_dna import add_training_args, partition_insect1k, pretrain_and_align
 from benchmarks.machine import describe_machine
 from clibd.readers import read_records
 from clibd.index.build import build_snapshot
