@@ -19,6 +19,7 @@ from typing import Optional
 from PIL import Image, UnidentifiedImageError
 
 from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
+from clibd.service.memory import TRIM_AFTER_PIXELS, release_free_memory
 
 # Our own pixel limit is checked from the header, before decoding, so that the message names the image's real
 # size; PIL's process-wide guard stays on behind it. Every image the service decodes goes through
@@ -112,7 +113,11 @@ def read_images(images: list[tuple[bytes, str]], limits: Limits) -> list[Image.I
     if total > limits.max_request_pixels:
         raise InputError(413, f"the {len(images)} images hold {total / 1e6:,.0f} Mpx together, over the limit of "
                               f"{limits.max_request_pixels / 1e6:,.0f} Mpx per request")
-    return [_decode(img, name, limits) for img, name in opened]
+    decoded = [_decode(img, name, limits) for img, name in opened]
+    del opened
+    if total >= TRIM_AFTER_PIXELS:  # the full-size decode buffers are free now: give their pages back
+        release_free_memory()
+    return decoded
 
 
 def decode_text(data: bytes, what: str) -> str:

@@ -191,3 +191,22 @@ def test_an_unexpected_error_is_a_counted_json_500_and_the_server_keeps_serving(
     metrics = client.get("/metrics").text
     assert 'clibd_http_requests_total{route="/v1/identify",status="500"} 1.0' in metrics
     assert client.post("/v1/identify", data={"barcode": GOOD}).status_code == 200
+
+
+def test_large_decodes_hand_their_memory_back(monkeypatch):
+    """After a request decoded many pixels, freed heap pages go back to the system (glibc malloc_trim); the
+    trim itself is replaced by a recorder here, to see when it is called."""
+    from clibd.service import inputs, memory
+    from clibd.service.settings import Settings
+
+    assert memory.release_free_memory() is True or memory._LIBC is None
+    calls = []
+    monkeypatch.setattr(inputs, "release_free_memory", lambda: calls.append(1) or True)
+    big, small = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (5000, 4000)).save(big, format="PNG")
+    Image.new("RGB", (300, 200)).save(small, format="PNG")
+    limits = Settings().limits
+    inputs.read_images([(small.getvalue(), "small.png")], limits)
+    assert calls == []
+    out = inputs.read_images([(big.getvalue(), "big.png")], limits)
+    assert calls == [1] and max(out[0].size) <= limits.max_side
