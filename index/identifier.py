@@ -125,7 +125,11 @@ class Identifier:
             if (item["reference_id"], item["modality"]) not in seen:
                 seen.add((item["reference_id"], item["modality"]))
                 neighbors_out.append(item)
-        return {"identification": darwin_core(fused, neighbors_out), "ranks": ranks_json(fused),
+        identification = darwin_core(fused, neighbors_out)
+        note = photo_limit(verdicts, fused, self.thresholds)
+        if note:
+            identification["identificationRemarks"] += f"; {note}"
+        return {"identification": identification, "ranks": ranks_json(fused),
                 "per_modality": {m: verdict_json(v) for m, v in verdicts.items()},
                 "decided_by": fused.decided_by, "neighbors": neighbors_out, "provenance": self.provenance()}
 
@@ -208,6 +212,20 @@ def darwin_core(v: Verdict, neighbors: list[dict]) -> dict:
             "order": names["order"], "family": names["family"], "genus": names["genus"], "species": species,
             "specificEpithet": epithet, "bin": bin_, "status": v.status, "novel_at_rank": v.novel_at_rank,
             "identificationRemarks": remarks(v)}
+
+
+def photo_limit(verdicts: dict[str, Verdict], fused: Verdict, thresholds: Optional[Thresholds]) -> Optional[str]:
+    """Why a photo-only answer stops above species, when the calibration is the reason: no score of the photo
+    modality reached the target precision at the deeper ranks on the validation photos."""
+    if set(verdicts) != {"image"} or fused.status != "uncertain" or thresholds is None:
+        return None
+    t = thresholds.by_modality.get("image")
+    below = RANKS[RANKS.index(fused.deepest) + 1:] if fused.deepest else list(RANKS)
+    blocked = [rank for rank in below if t is not None and t.confident.get(rank) is None]
+    if not blocked:
+        return None
+    return (f"photos alone are never confident at {', '.join(blocked)} with this model: on its validation photos "
+            f"no score reached {thresholds.target_precision:.0%} precision there (a barcode can go deeper)")
 
 
 def remarks(v: Verdict) -> str:

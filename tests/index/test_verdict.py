@@ -87,3 +87,18 @@ def test_precision_threshold_is_the_least_score_reaching_the_target():
     lower = np.sort(scores[scores < t])[-50:]
     assert all(correct[scores >= c].mean() < 0.9 for c in lower)  # no lower cut reaches the target
     assert precision_threshold(scores, np.zeros(2000, bool), 0.9) is None
+
+
+def test_photo_answer_says_when_calibration_keeps_it_above_species():
+    from clibd.index.identifier import photo_limit
+    no_species = ModalityThresholds(confident={"order": 0.6, "family": 0.6, "genus": 0.6, "species": None},
+                                    novel={"order": None, "family": None, "genus": None, "species": None})
+    thresholds = Thresholds({"image": no_species}, "abc", 0.95, {"n": 1})
+    photo = modality_verdict([_n("Musca domestica", 0.97), _n("Musca domestica", 0.95)], no_species)
+    assert photo.deepest == "genus" and photo.status == "uncertain"
+    note = photo_limit({"image": photo}, fuse({"image": photo}), thresholds)
+    assert note.startswith("photos alone are never confident at species with this model") and "95%" in note
+    # with a barcode, or where the photo threshold exists, nothing is said
+    assert photo_limit({"image": photo, "dna": photo}, fuse({"image": photo, "dna": photo}), thresholds) is None
+    full = Thresholds({"image": T}, "abc", 0.95, {"n": 1})
+    assert photo_limit({"image": photo}, fuse({"image": photo}), full) is None
