@@ -88,16 +88,23 @@ def _low_rank(b: torch.Tensor, a: torch.Tensor, where: str) -> torch.Tensor:
     return b.double() @ a.double()
 
 
+def _grouped(tower: dict[str, torch.Tensor], pattern: re.Pattern
+             ) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+    """The tensors `pattern` does not match, and those it does grouped by its first group (the wrapped layer)."""
+    rest: dict[str, torch.Tensor] = {}
+    groups: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in tower.items():
+        m = pattern.match(key)
+        if m:
+            groups.setdefault(m.group(1), {})[m.group(2)] = tensor
+        else:
+            rest[key] = tensor
+    return rest, groups
+
+
 def merge_vit_adapters(tower: dict[str, torch.Tensor], variant: Variant) -> dict[str, torch.Tensor]:
     """Fold each block's rank-r q/v adapters into its fused qkv: rows [0, d) += B_q A_q, [2d, 3d) += B_v A_v."""
-    out: dict[str, torch.Tensor] = {}
-    wrapped: dict[str, dict[str, torch.Tensor]] = {}
-    for key, tensor in tower.items():
-        m = _VIT_WRAPPED.match(key)
-        if m:
-            wrapped.setdefault(m.group(1), {})[m.group(2)] = tensor
-        else:
-            out[key] = tensor
+    out, wrapped = _grouped(tower, _VIT_WRAPPED)
     for base, parts in sorted(wrapped.items()):
         needed = ["qkv.weight", "linear_a_q.weight", "linear_b_q.weight", "linear_a_v.weight", "linear_b_v.weight"]
         missing = [f"{base}.{n}" for n in needed if n not in parts]
@@ -122,14 +129,7 @@ def merge_vit_adapters(tower: dict[str, torch.Tensor], variant: Variant) -> dict
 
 def merge_bert_lora(tower: dict[str, torch.Tensor], name: str, variant: Variant) -> dict[str, torch.Tensor]:
     """Fold LoRA-path query/value layers (`w`, `w_a`, `w_b`) into plain Linears: W = w + w_b @ w_a."""
-    out: dict[str, torch.Tensor] = {}
-    wrapped: dict[str, dict[str, torch.Tensor]] = {}
-    for key, tensor in tower.items():
-        m = _BERT_LORA.match(key)
-        if m:
-            wrapped.setdefault(m.group(1), {})[m.group(2)] = tensor
-        else:
-            out[key] = tensor
+    out, wrapped = _grouped(tower, _BERT_LORA)
     for base, parts in sorted(wrapped.items()):
         missing = [f"{base}.{n}" for n in ("w.weight", "w_a.weight", "w_b.weight") if n not in parts]
         if missing:
