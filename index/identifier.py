@@ -92,9 +92,9 @@ class Identifier:
         """The query modalities the model can embed."""
         return self.embedder.model.modalities
 
-    def key_modality(self, query_modality: str) -> str:
+    def key_modality(self, query_modality: str, searcher: Optional[Searcher] = None) -> str:
         """Which key set a query modality searches: its own when the snapshot has it, else DNA keys."""
-        return query_modality if query_modality in self.searcher.modalities else "dna"
+        return query_modality if query_modality in (searcher or self.searcher).modalities else "dna"
 
     @property
     def bands(self) -> IdentityBands:
@@ -106,10 +106,11 @@ class Identifier:
         """The full answer for one specimen from its query vectors (one per query modality) and its barcode."""
         verdicts: dict[str, Verdict] = {}
         shown: list[dict] = []
+        searcher = self.searcher  # one snapshot for the whole answer, even if a newer one is swapped in meanwhile
         for modality, vec in vectors.items():
-            neighbors = self.searcher.search(vec[None, :], top_k, self.key_modality(modality), restrict_to)[0]
+            neighbors = searcher.search(vec[None, :], top_k, self.key_modality(modality, searcher), restrict_to)[0]
             if modality == "dna" and dna:
-                hits = self.searcher.barcode_hits(dna, self.candidates, neighbors)
+                hits = searcher.barcode_hits(dna, self.candidates, neighbors)
                 if restrict_to is not None:
                     hits = [h for h in hits if restrict_to.lower() in _names(h.record)]
                 verdicts[modality] = barcode_verdict(hits, self.bands)
@@ -131,7 +132,7 @@ class Identifier:
             identification["identificationRemarks"] += f"; {note}"
         return {"identification": identification, "ranks": ranks_json(fused),
                 "per_modality": {m: verdict_json(v) for m, v in verdicts.items()},
-                "decided_by": fused.decided_by, "neighbors": neighbors_out, "provenance": self.provenance()}
+                "decided_by": fused.decided_by, "neighbors": neighbors_out, "provenance": self.provenance(searcher)}
 
     def identify(self, specimens: Sequence[Specimen], top_k: int, restrict_to: Optional[str] = None) -> list[dict]:
         """Answers for many specimens, embedding all their images and barcodes in batches."""
@@ -151,11 +152,12 @@ class Identifier:
             out.append(self.answer(vectors, s.dna, top_k, restrict_to))
         return out
 
-    def provenance(self) -> dict:
+    def provenance(self, searcher: Optional[Searcher] = None) -> dict:
         """What produced an answer: model, checkpoint, snapshot and thresholds."""
-        snap = self.searcher.snapshot
+        searcher = searcher or self.searcher
+        snap = searcher.snapshot
         return {"model": snap.manifest.get("model"), "checkpoint_hash": self.checkpoint_hash,
-                "snapshot_id": snap.id, "index_size": {m: self.searcher.size(m) for m in self.searcher.modalities},
+                "snapshot_id": snap.id, "index_size": {m: searcher.size(m) for m in searcher.modalities},
                 "synthetic_references": bool(snap.manifest.get("synthetic", False)),
                 "thresholds": _thresholds_json(self.thresholds, self.bands)}
 

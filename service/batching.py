@@ -11,7 +11,11 @@ T = TypeVar("T")
 
 
 class MicroBatcher(Generic[T]):
-    """Collects items until `max_batch` or `wait_ms` after the first, then runs `encode` once for all."""
+    """Collects items until `max_batch` or `wait_ms` after the first, then runs `encode` once for all.
+
+    The wait is adaptive: when the previous batch had no company and nothing else is queued, a lone request is
+    encoded at once (sequential clients pay no batching delay); as soon as requests overlap, batches form again.
+    """
 
     def __init__(self, encode: Callable[[Sequence[T]], np.ndarray], max_batch: int = 32, wait_ms: float = 5.0,
                  executor: ThreadPoolExecutor | None = None) -> None:
@@ -23,6 +27,7 @@ class MicroBatcher(Generic[T]):
         self._task: asyncio.Task | None = None
         self.batches = 0
         self.items = 0
+        self._last_size = 1
 
     def _ensure_started(self) -> asyncio.Queue:
         if self._queue is None:
@@ -46,7 +51,7 @@ class MicroBatcher(Generic[T]):
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            deadline = loop.time() + self.wait_s
+            deadline = loop.time() + (self.wait_s if self._last_size > 1 or not self._queue.empty() else 0.0)
             while len(batch) < self.max_batch:
                 timeout = deadline - loop.time()
                 if timeout <= 0:
@@ -67,6 +72,7 @@ class MicroBatcher(Generic[T]):
                 continue
             self.batches += 1
             self.items += len(items)
+            self._last_size = len(items)
             for (_, fut), vec in zip(batch, vectors):
                 if not fut.done():
                     fut.set_result(vec)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from sqlalchemy import Engine
@@ -31,6 +31,8 @@ class Runtime:
     identifier: Optional[Identifier] = None
     sync: Optional[ReferenceSync] = None
     load_error: Optional[str] = None
+    _refresher: Optional[threading.Thread] = None
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def start(cls, settings: Settings, load_model: bool = True, run_migrations: bool = True) -> "Runtime":
@@ -58,6 +60,29 @@ class Runtime:
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             log.error("model or index not loaded: %s", exc)
             self.load_error = f"{type(exc).__name__}: {exc}"
+
+    def start_refresher(self) -> None:
+        """Keep the served snapshot and the added/deleted references current from a background thread, so that
+        no request ever loads an index or reads the reference table."""
+        if self._refresher is not None or self.sync is None:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(self.settings.refresh_interval_s):
+                try:
+                    self.sync.sync(force=True)
+                except Exception:  # a database hiccup must not end the refresher; the next round retries
+                    log.exception("reference refresh failed")
+        self._refresher = threading.Thread(target=loop, name="clibd-refresher", daemon=True)
+        self._refresher.start()
+
+    def stop_refresher(self) -> None:
+        """Stop the background refresher (at shutdown)."""
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=10)
+        self._refresher = None
 
     def require(self) -> Identifier:
         """The identifier, or NotConfiguredError with the reason it is missing."""

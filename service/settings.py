@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     item_max_attempts: int = Field(3, ge=1, description="claims of a job item before it fails with the reason")
     job_retention_days: float = Field(30.0, gt=0, description="finished jobs (results and files) kept this long")
     job_disk_quota_mb: float = Field(1024.0, gt=0, description="what one job's uploaded files may occupy")
+    refresh_interval_s: float = Field(1.0, gt=0, description="how often a background thread picks up a new "
+                                      "snapshot and references added or deleted by other processes")
     worker_concurrency: int = 1
     embedded_worker: bool = Field(True, description="`clibd serve` starts a worker when the broker is embedded")
 

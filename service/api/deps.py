@@ -44,13 +44,12 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_identifier(state: StateDep) -> Identifier:
-    """The loaded identifier (503 with the reason when the model or index is not loaded)."""
+    """The loaded identifier (503 with the reason when the model or index is not loaded); a background thread
+    keeps its snapshot and references current (`Runtime.start_refresher`)."""
     try:
-        identifier = state.runtime.require()
+        return state.runtime.require()
     except NotConfiguredError as exc:
         raise HTTPException(503, f"the model or index is not loaded: {exc}") from None
-    state.runtime.sync.sync()
-    return identifier
 
 
 IdentifierDep = Annotated[Identifier, Depends(get_identifier)]

@@ -93,7 +93,9 @@ def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] =
         state.dna_batcher = MicroBatcher(encode("dna"), settings.batch_max_size, settings.batch_wait_ms)
         state.image_batcher = MicroBatcher(encode("images"), settings.batch_max_size, settings.batch_wait_ms)
         app.state.clibd = state
+        rt.start_refresher()
         yield
+        rt.stop_refresher()
         await state.dna_batcher.close()
         await state.image_batcher.close()
 

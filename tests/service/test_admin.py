@@ -89,3 +89,23 @@ def test_reference_ids_cannot_name_paths_and_list_bounds_are_checked(client, set
     assert client.get("/v1/admin/references", headers=hdr).json() == []
     for params in ({"offset": "9" * 20}, {"offset": "-1"}, {"limit": "0"}, {"limit": "1001"}):
         assert client.get("/v1/admin/references", headers=hdr, params=params).status_code == 422
+
+
+def test_background_refresher_picks_up_references_written_elsewhere(client, settings, service_assets):
+    """Another process (a second API replica, a worker) adds a reference to the database: the served index
+    holds it within a refresh interval, and no request has to load anything for that to happen."""
+    from clibd.service.models import ReferenceRecord
+
+    state = client.app.state.clibd
+    new = next(r for r in service_assets["records"] if r.split == "key_unseen" and r.dna)
+    assert not state.runtime.identifier.searcher.has_key(new.id)
+    with state.runtime.sessions() as session:
+        session.add(ReferenceRecord(id=new.id, order=new.order, family=new.family, genus=new.genus,
+                                    species=new.species, dna=new.dna, images=[], status="active"))
+        session.commit()
+    deadline = time.monotonic() + 10 * settings.refresh_interval_s
+    while not state.runtime.identifier.searcher.has_key(new.id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert state.runtime.identifier.searcher.has_key(new.id)
+    answer = client.post("/v1/identify", data={"barcode": new.dna}).json()
+    assert answer["neighbors"][0]["reference_id"] == new.id

@@ -6,9 +6,10 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from clibd.records import clean
-from clibd.service.api.deps import AdminDep, IdentifierDep, SessionDep, StateDep
+from clibd.service.api.deps import AdminDep, AppState, IdentifierDep, SessionDep, StateDep
 from clibd.service.inputs import check_reference_id, parse_barcode_field, read_images
 from clibd.service.models import ReferenceRecord, utcnow
 from clibd.service.references import MAX_OFFSET, reference_folder, reference_json, remove_reference_files
@@ -36,7 +37,7 @@ async def add_reference(
     if not any(clean(x) for x in (order, family, genus, species)):
         raise HTTPException(422, "a reference needs a taxonomy: at least one of order, family, genus, species")
     ident = check_reference_id(id)
-    if session.get(ReferenceRecord, ident) is not None or identifier.searcher.has_key(ident):
+    if await run_in_threadpool(session.get, ReferenceRecord, ident) is not None or identifier.searcher.has_key(ident):
         raise HTTPException(409, f"a reference with id {ident!r} exists; delete it first to replace it")
     seq = parse_barcode_field(dna, s.limits) if dna and dna.strip() else None
     uploads = [f for f in (images or []) if f.filename]
@@ -46,19 +47,25 @@ async def add_reference(
     decoded = list(zip([f.filename for f in uploads], await run_in_threadpool(read_images, raw, s.limits)))
     if seq is None and not decoded:
         raise HTTPException(422, "a reference needs a barcode (dna) and/or images")
-    folder = reference_folder(s.data_dir, ident)
+    row = ReferenceRecord(id=ident, order=clean(order), family=clean(family), genus=clean(genus),
+                          species=clean(species), bin=clean(bin), dna=seq, images=[], status="active")
+    await run_in_threadpool(_store, state, session, row, [img for _, img in decoded])
+    return {**reference_json(row), "searchable": identifier.searcher.has_key(ident)}
+
+
+def _store(state: AppState, session: Session, row: ReferenceRecord, images: list) -> None:
+    """Write a reference's photos under a folder the server names, commit its row, make it searchable."""
+    folder = reference_folder(state.runtime.settings.data_dir, row.id)
     paths = []
-    for i, (_, img) in enumerate(decoded):
+    for i, img in enumerate(images):
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{i}.jpg"
         img.save(path, quality=92)
         paths.append(str(path))
-    row = ReferenceRecord(id=ident, order=clean(order), family=clean(family), genus=clean(genus),
-                          species=clean(species), bin=clean(bin), dna=seq, images=paths, status="active")
+    row.images = paths
     session.add(row)
     session.commit()
-    await run_in_threadpool(state.runtime.sync.sync, True)
-    return {**reference_json(row), "searchable": identifier.searcher.has_key(ident)}
+    state.runtime.sync.sync(True)
 
 
 @router.get("/references", response_model=list[ReferenceOut], responses=ERRORS)
@@ -78,7 +85,7 @@ def list_references(session: SessionDep, admin: AdminDep, taxon: Optional[str] =
 
 
 @router.delete("/references/{ref_id}", responses=ERRORS)
-async def delete_reference(state: StateDep, session: SessionDep, identifier: IdentifierDep, admin: AdminDep,
+def delete_reference(state: StateDep, session: SessionDep, identifier: IdentifierDep, admin: AdminDep,
                            ref_id: str) -> dict:
     """Hide a reference from search at once (added ones and ones from the snapshot alike)."""
     row = session.get(ReferenceRecord, ref_id)
@@ -95,7 +102,7 @@ async def delete_reference(state: StateDep, session: SessionDep, identifier: Ide
     row.snapshot_id = None
     row.updated_at = utcnow()
     session.commit()
-    await run_in_threadpool(state.runtime.sync.sync, True)
+    state.runtime.sync.sync(True)
     return {"id": ref_id, "status": "deleted", "searchable": identifier.searcher.has_key(ref_id)}
 
 

@@ -58,7 +58,6 @@ def info(state: StateDep) -> dict:
     if state.supervisor is not None:
         out["jobs"]["embedded_worker"] = state.supervisor.describe()
     if state.runtime.identifier is not None:
-        state.runtime.sync.sync()
         ident = state.runtime.identifier
         out["provenance"] = ident.provenance()
         out["modalities"] = {"keys": ident.searcher.modalities, "queries": [m for m in ("image", "dna") if m in ident.modalities]}

@@ -7,9 +7,10 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from clibd.service import jobs
-from clibd.service.api.deps import IdentifierDep, SessionDep, StateDep
+from clibd.service.api.deps import AppState, IdentifierDep, SessionDep, StateDep
 from clibd.service.inputs import decode_text
 from clibd.service.models import Job, JobItem
 from clibd.service.results import DWC_COLUMNS, FLAT_COLUMNS, dwc_row, flat_row, item_json, table
@@ -48,10 +49,14 @@ async def submit(
                          else None)
     job = await run_in_threadpool(jobs.create_job, session, s.data_dir, upload, s.limits,
                                   {"top_k": top_k, "restrict_to": restrict_to})
-    for part in jobs.chunked(jobs.item_ids(session, job.id), s.job_chunk_size):
-        state.celery.send_task(PROCESS_CHUNK, args=[job.id, part])
+    await run_in_threadpool(_queue_chunks, state, session, job.id)  # database and broker off the event loop
     return {"id": job.id, "total": job.total, "status": job.status, "status_url": f"/v1/jobs/{job.id}",
             "results_url": f"/v1/jobs/{job.id}/results"}
+
+
+def _queue_chunks(state: AppState, session: Session, job_id: str) -> None:
+    for part in jobs.chunked(jobs.item_ids(session, job_id), state.runtime.settings.job_chunk_size):
+        state.celery.send_task(PROCESS_CHUNK, args=[job_id, part])
 
 
 def _job(session: SessionDep, job_id: str) -> Job:
