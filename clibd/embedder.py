@@ -13,6 +13,7 @@ from clibd.checkpoint import load_checkpoint
 from clibd.model import CLIBD
 from clibd.preprocess import ImageInput, eval_transform, load_image
 from clibd.taxonomy import taxonomy_text
+from clibd.torch_thread import on_torch_thread
 
 T = TypeVar("T")
 
@@ -38,18 +39,24 @@ class Embedder:
     """Batches inputs onto a device (bf16 autocast on CUDA) and returns float32 numpy arrays."""
 
     def __init__(self, model: CLIBD, device: Optional[str | torch.device] = None, batch_size: int = 64,
-                 progress: bool = False) -> None:
+                 progress: bool = False, pinned: bool = False) -> None:
         self.device = torch.device(device) if device else default_device()
-        self.model = model.to(self.device).eval()
+        self.pinned = pinned  # every forward pass on the process's one torch thread (`clibd.torch_thread`)
+        self.model = self._call(lambda: model.to(self.device).eval())
         self.batch_size = batch_size
         self.progress = progress
         self.image_transform = eval_transform(model.config.preprocess)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: Optional[str | torch.device] = None,
-                        batch_size: int = 64, progress: bool = False) -> "Embedder":
-        """An embedder over the model stored in a checkpoint file."""
-        return cls(load_checkpoint(path), device=device, batch_size=batch_size, progress=progress)
+                        batch_size: int = 64, progress: bool = False, pinned: bool = False) -> "Embedder":
+        """An embedder over the model stored in a checkpoint file (`pinned`: loaded and run on the torch
+        thread, for servers that encode from several threads)."""
+        model = on_torch_thread(load_checkpoint, path) if pinned else load_checkpoint(path)
+        return cls(model, device=device, batch_size=batch_size, progress=progress, pinned=pinned)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        return on_torch_thread(fn) if self.pinned else fn()
 
     @property
     def embed_dim(self) -> int:
@@ -57,6 +64,10 @@ class Embedder:
         return self.model.config.embed_dim
 
     def _run(self, items: Sequence[T], encode: Callable[[Sequence[T]], torch.Tensor], desc: str) -> np.ndarray:
+        return self._call(lambda: self._encode_all(items, encode, desc))
+
+    def _encode_all(self, items: Sequence[T], encode: Callable[[Sequence[T]], torch.Tensor], desc: str
+                    ) -> np.ndarray:
         out = np.empty((len(items), self.embed_dim), dtype=np.float32)
         bar = tqdm(total=len(items), desc=desc, unit="item", disable=not self.progress)
         row = 0

@@ -1,6 +1,7 @@
 """`Identifier`: the loaded model, index and thresholds, turning embedded specimens into answers."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -50,13 +51,16 @@ class Identifier:
         self.candidates = candidates  # k-mer candidates aligned per barcode (besides the embedding's)
         self.checkpoint_hash = checkpoint_hash
         self.index_root = index_root
-        self._encoder_lock = threading.Lock()  # one forward pass at a time; batching happens upstream
+        # one forward pass at a time; batching happens upstream. A pinned embedder runs every pass on its one
+        # torch thread already (a lock held while waiting for that thread could deadlock with it).
+        self._encoder_lock = contextlib.nullcontext() if embedder.pinned else threading.Lock()
 
     @classmethod
-    def load(cls, checkpoint: str | Path, index_root: str | Path, device: Optional[str] = None) -> "Identifier":
+    def load(cls, checkpoint: str | Path, index_root: str | Path, device: Optional[str] = None,
+             pinned: bool = False) -> "Identifier":
         """Load a checkpoint, the current snapshot built with it, and the thresholds fitted for it."""
         chash = checkpoint_hash(checkpoint)
-        embedder = Embedder.from_checkpoint(checkpoint, device=device)
+        embedder = Embedder.from_checkpoint(checkpoint, device=device, pinned=pinned)
         searcher = Searcher.open(index_root, chash)
         thresholds = Thresholds.load(index_root, chash)
         if thresholds is None:

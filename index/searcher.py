@@ -68,6 +68,17 @@ def is_exact(index: faiss.Index) -> bool:
     return isinstance(faiss.downcast_index(index), faiss.IndexFlat)
 
 
+_SEARCH_THREADS: Optional[int] = None
+
+
+def set_search_threads(threads: Optional[int]) -> None:
+    """OpenMP threads per FAISS search, in whichever thread searches (None: FAISS's default, all cores). A server
+    that answers requests from several threads sets 1: its requests already run side by side, and every thread
+    that searches with more would bring its own team of spinning OpenMP workers onto the same cores."""
+    global _SEARCH_THREADS
+    _SEARCH_THREADS = threads
+
+
 class Searcher:
     """Thread-safe search over a snapshot; `add` and `remove` take effect at once, `compact` folds them in.
 
@@ -193,6 +204,8 @@ class Searcher:
         exact = is_exact(index)
         kk = min(k if exact else max(k * self.rerank, 32), index.ntotal) or 1
         device = self._device.get(modality) if selector is None else None
+        if _SEARCH_THREADS is not None:
+            faiss.omp_set_num_threads(_SEARCH_THREADS)  # per calling thread in OpenMP
         if device is not None:
             sims, ids = device.search(queries, kk)
         else:

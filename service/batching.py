@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generic, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -13,12 +13,13 @@ T = TypeVar("T")
 class MicroBatcher(Generic[T]):
     """Collects items until `max_batch` or `wait_ms` after the first, then runs `encode` once for all.
 
-    The wait is adaptive: when the previous batch had no company and nothing else is queued, a lone request is
-    encoded at once (sequential clients pay no batching delay); as soon as requests overlap, batches form again.
+    The wait is adaptive: a lone request is encoded at once when nothing else is queued and no other request is
+    in flight (`in_flight`, the caller's count of requests being served; without it, whether the previous batch
+    had company), so sequential clients pay no batching delay; as soon as requests overlap, batches form again.
     """
 
     def __init__(self, encode: Callable[[Sequence[T]], np.ndarray], max_batch: int = 32, wait_ms: float = 5.0,
-                 executor: ThreadPoolExecutor | None = None) -> None:
+                 executor: ThreadPoolExecutor | None = None, in_flight: Optional[Callable[[], int]] = None) -> None:
         self.encode = encode
         self.max_batch = max_batch
         self.wait_s = wait_ms / 1000.0
@@ -28,6 +29,7 @@ class MicroBatcher(Generic[T]):
         self.batches = 0
         self.items = 0
         self._last_size = 1
+        self.in_flight = in_flight
 
     def _ensure_started(self) -> asyncio.Queue:
         if self._queue is None:
@@ -51,7 +53,8 @@ class MicroBatcher(Generic[T]):
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            deadline = loop.time() + (self.wait_s if self._last_size > 1 or not self._queue.empty() else 0.0)
+            company = self.in_flight() > 1 if self.in_flight is not None else self._last_size > 1
+            deadline = loop.time() + (self.wait_s if company or not self._queue.empty() else 0.0)
             while len(batch) < self.max_batch:
                 timeout = deadline - loop.time()
                 if timeout <= 0:

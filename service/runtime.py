@@ -53,7 +53,8 @@ class Runtime:
             self.load_error = "CLIBD_CHECKPOINT and CLIBD_INDEX_ROOT must name a checkpoint and an index root"
             return
         try:
-            self.identifier = Identifier.load(s.checkpoint, s.index_root, s.device)
+            # the model is loaded and run on one thread: batchers, admin adds and jobs all encode through it
+            self.identifier = Identifier.load(s.checkpoint, s.index_root, s.device, pinned=True)
             self.sync = ReferenceSync(self.identifier, self.sessions)
             self.sync.sync(force=True)
             self.load_error = None

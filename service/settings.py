@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     job_disk_quota_mb: float = Field(1024.0, gt=0, description="what one job's uploaded files may occupy")
     refresh_interval_s: float = Field(1.0, gt=0, description="how often a background thread picks up a new "
                                       "snapshot and references added or deleted by other processes")
+    search_threads: int = Field(1, ge=0, description="OpenMP threads per FAISS search in the API (0: all cores); "
+                                "requests already search side by side")
     worker_concurrency: int = 1
     embedded_worker: bool = Field(True, description="`clibd serve` starts a worker when the broker is embedded")
 

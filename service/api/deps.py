@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, AsyncIterator, Iterator, Optional
 
 from celery import Celery
 from fastapi import Depends, Header, HTTPException, Request
@@ -24,6 +24,7 @@ class AppState:
     dna_batcher: Optional[MicroBatcher] = None
     image_batcher: Optional[MicroBatcher] = None
     supervisor: Optional[WorkerSupervisor] = None  # the embedded worker `clibd serve` keeps running
+    in_flight: int = 0  # identify requests being served (the batchers wait for company only when > 1)
 
 
 def get_state(request: Request) -> AppState:
@@ -32,6 +33,16 @@ def get_state(request: Request) -> AppState:
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def count_in_flight(request: Request) -> AsyncIterator[None]:
+    """Count the request as in flight while it is served (the micro-batchers read the count)."""
+    state: AppState = request.app.state.clibd
+    state.in_flight += 1
+    try:
+        yield
+    finally:
+        state.in_flight -= 1
 
 
 def get_session(state: StateDep) -> Iterator[Session]:

@@ -13,7 +13,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from clibd.index.searcher import UnknownTaxonError
+from clibd import torch_thread
+from clibd.index.searcher import UnknownTaxonError, set_search_threads
 from clibd.service.api.deps import AppState
 from clibd.service.api.metrics import LATENCY, REQUESTS
 from clibd.service.api.routes import admin, health, identify, jobs, page
@@ -85,13 +86,18 @@ def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        set_search_threads(settings.search_threads or None)  # requests search side by side (see Settings)
         rt = runtime or Runtime.start(settings)
         state = AppState(runtime=rt, celery=make_celery(settings), supervisor=supervisor)
 
         def encode(modality: str):
             return lambda items: getattr(rt.require(), f"encode_{modality}")(items)
-        state.dna_batcher = MicroBatcher(encode("dna"), settings.batch_max_size, settings.batch_wait_ms)
-        state.image_batcher = MicroBatcher(encode("images"), settings.batch_max_size, settings.batch_wait_ms)
+        def in_flight() -> int:
+            return state.in_flight
+        state.dna_batcher = MicroBatcher(encode("dna"), settings.batch_max_size, settings.batch_wait_ms,
+                                         executor=torch_thread.executor(), in_flight=in_flight)
+        state.image_batcher = MicroBatcher(encode("images"), settings.batch_max_size, settings.batch_wait_ms,
+                                           executor=torch_thread.executor(), in_flight=in_flight)
         app.state.clibd = state
         rt.start_refresher()
         yield

@@ -56,3 +56,20 @@ def test_an_encoder_failure_reaches_every_waiter_and_the_batcher_goes_on():
     results, after = asyncio.run(run())
     assert any(isinstance(r, RuntimeError) for r in results)
     assert after.shape == (1, 1)
+
+
+def test_a_lone_request_waits_while_other_requests_are_in_flight():
+    """The caller's in-flight count decides: with others being served, the window is kept open for them."""
+    async def run():
+        calls, in_flight = [], {"n": 3}
+        b = MicroBatcher(_encode(calls), max_batch=8, wait_ms=300, in_flight=lambda: in_flight["n"])
+        first = asyncio.ensure_future(b.submit_many([1]))
+        await asyncio.sleep(0.1)  # inside the window: joins the first batch
+        second = await b.submit_many([2])
+        await first
+        in_flight["n"] = 1
+        third = await asyncio.wait_for(b.submit_many([3]), timeout=30)
+        await b.close()
+        return calls, second, third
+    calls, second, third = asyncio.run(run())
+    assert calls == [2, 1] and second[0, 0] == 2 and third[0, 0] == 3

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Annotated, Optional, Union
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from clibd.service.api.deps import IdentifierDep, StateDep
+from clibd.service.api.deps import IdentifierDep, StateDep, count_in_flight
 from clibd.service.api.metrics import IDENTIFICATIONS
 from clibd.index.identifier import mean_direction
 from clibd.service.inputs import decode_text, parse_barcode_field, read_images
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["identify"])
 ERRORS = {c: {"model": Problem} for c in (401, 404, 413, 422, 503)}
 
 
-@router.post("/identify", response_model=IdentifyResponse, responses=ERRORS)
+@router.post("/identify", response_model=IdentifyResponse, responses=ERRORS, dependencies=[Depends(count_in_flight)])
 async def identify(
     state: StateDep,
     identifier: IdentifierDep,
