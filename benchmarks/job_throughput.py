@@ -142,7 +142,9 @@ def main() -> int:
     out = {"command": command, "machine": describe_machine(), "model": args.model, "references": len(refs),
            "queries": len(queries), "index_build_s": index_s, "jobs": rows, "vsearch": vs}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"job_throughput_{args.model}.json").write_text(json.dumps(out, indent=2))
+    name = f"job_throughput_{args.model}" + ("" if (args.references, args.queries) == (20_000, 10_000)
+                                             else f"_{args.references}refs_{args.queries}queries")
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
     md = [f"# A {len(queries):,}-barcode FASTA job end to end ({args.model}, untrained weights)", "",
           f"Command: `{command}`  ", f"Machine: {json.dumps(out['machine'])}", "",
           f"References: {len(refs):,} insect1k barcodes (DNA index built in {index_s:.0f} s); queries: "
@@ -155,7 +157,7 @@ def main() -> int:
            for r in rows]
     md += [f"| vsearch --usearch_global (same refs) | - | 2 | {vs_s:.1f} | {vs['items_per_s']:.1f} | "
            f"{vs['hits']} hits | | 1.00 |"]
-    (RESULTS / f"job_throughput_{args.model}.md").write_text("\n".join(md) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0
 

@@ -210,3 +210,46 @@ def test_large_decodes_hand_their_memory_back(monkeypatch):
     assert calls == []
     out = inputs.read_images([(big.getvalue(), "big.png")], limits)
     assert calls == [1] and max(out[0].size) <= limits.max_side
+
+
+def test_a_keep_alive_connection_survives_a_500_on_a_real_server(settings):
+    """Over real HTTP (uvicorn): the 500's connection stays open and carries the next request."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from clibd.service.api.main import create_app
+
+    app = create_app(settings)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        identifier = app.state.clibd.runtime.require()
+        real = identifier.answer
+        peers = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                          limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)) as c:
+            identifier.answer = lambda *a, **k: 1 / 0  # isolates the error path: a bug inside identification
+            try:
+                bad = c.post("/v1/identify", data={"barcode": GOOD})
+                peers.append(bad.extensions["network_stream"].get_extra_info("client_addr"))
+            finally:
+                identifier.answer = real
+            good = c.post("/v1/identify", data={"barcode": GOOD})
+            peers.append(good.extensions["network_stream"].get_extra_info("client_addr"))
+        assert bad.status_code == 500 and bad.headers.get("connection") != "close"
+        assert good.status_code == 200
+        assert peers[0] == peers[1]  # the same TCP connection (same local port) carried both requests
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
