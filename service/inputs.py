@@ -19,6 +19,9 @@ from typing import Optional
 from PIL import Image, UnidentifiedImageError
 
 from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
+from clibd.readers.fasta import fasta_entries
+from clibd.readers.table import ALIASES, resolve_columns
+from clibd.readers.tabular import delimiter_of
 from clibd.service.memory import TRIM_AFTER_PIXELS, release_free_memory
 
 # Our own pixel limit is checked from the header, before decoding, so that the message names the image's real
@@ -183,20 +186,17 @@ class FastaRecord:
 
 def parse_fasta(text: str, limits: Limits) -> list[FastaRecord]:
     """FASTA entries (wrapped lines, any case, CRLF); InputError for no entries or too many."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    text = text.lstrip("\ufeff")
     if not text.strip():
         raise InputError(422, "the FASTA file is empty")
     if not text.lstrip().startswith(">"):
         raise InputError(422, "not FASTA: the first non-blank line must start with '>'")
     records: list[FastaRecord] = []
-    for block in text.split("\n>"):
-        lines = block.lstrip(">").split("\n")
-        header = lines[0].strip()
+    for header, sequence in fasta_entries(text.splitlines()):
         if len(records) >= limits.max_records:
             raise InputError(413, f"the FASTA file has more than {limits.max_records:,} records, the limit per "
                                   f"request; split it into several jobs")
-        records.append(FastaRecord(header.split()[0] if header else f"record{len(records) + 1}", header,
-                                   "".join(line.strip() for line in lines[1:])))
+        records.append(FastaRecord(header.split()[0] if header else f"record{len(records) + 1}", header, sequence))
     if not any(r.sequence for r in records):
         raise InputError(422, f"the FASTA file has {len(records)} header(s) but no sequence")
     return records
@@ -213,9 +213,8 @@ def parse_barcode_field(value: str, limits: Limits) -> str:
     return check_barcode(value, limits)
 
 
-_ID_COLUMNS = ("id", "specimen_id", "sampleid", "processid")
-_DNA_COLUMNS = ("dna", "barcode", "sequence", "nucleotides", "dna_barcode")
-_IMAGE_COLUMNS = ("images", "image", "image_file", "image_files")
+# A manifest names a specimen's photos in one column, several separated by ';'.
+_IMAGE_COLUMNS = ("images", "image_files") + ALIASES["image"]
 
 
 @dataclass
@@ -232,17 +231,16 @@ def parse_manifest(text: str, limits: Limits) -> list[ManifestRow]:
     text = text.replace("\r\n", "\n").lstrip("\ufeff")
     if not text.strip():
         raise InputError(422, "the manifest is empty")
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if first.count("\t") >= first.count(",") and "\t" in first else ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    columns = {c.strip().lower(): c for c in (reader.fieldnames or [])}
-    id_col = next((columns[c] for c in _ID_COLUMNS if c in columns), None)
-    dna_col = next((columns[c] for c in _DNA_COLUMNS if c in columns), None)
-    img_col = next((columns[c] for c in _IMAGE_COLUMNS if c in columns), None)
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter_of(text.split("\n", 1)[0]))
+    fields = reader.fieldnames or []
+    columns = resolve_columns(fields)  # the aliases every record reader uses
+    lower = {c.strip().lower(): c for c in fields}
+    id_col, dna_col = columns.get("id"), columns.get("dna")
+    img_col = next((lower[c] for c in _IMAGE_COLUMNS if c in lower), None)
     if id_col is None or (dna_col is None and img_col is None):
-        raise InputError(422, f"the manifest's columns are {sorted(columns)}; it needs an id column (one of "
-                              f"{', '.join(_ID_COLUMNS)}) and a DNA column ({', '.join(_DNA_COLUMNS)}) and/or an "
-                              f"image column ({', '.join(_IMAGE_COLUMNS)}, names separated by ';')")
+        raise InputError(422, f"the manifest's columns are {sorted(lower)}; it needs an id column (one of "
+                              f"{', '.join(ALIASES['id'])}) and a DNA column ({', '.join(ALIASES['dna'])}) and/or "
+                              f"an image column ({', '.join(_IMAGE_COLUMNS)}, names separated by ';')")
     rows = []
     for n, row in enumerate(reader, start=2):
         if len(rows) >= limits.max_records:

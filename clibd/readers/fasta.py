@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from clibd.taxonomy import RANKS
 from clibd.readers.tabular import open_text
@@ -48,24 +48,27 @@ def parse_header(header: str) -> Record:
     return Record(id=rid, **{k: clean(v) for k, v in fields.items()})
 
 
-def read_fasta(path: str | Path) -> Iterator[Record]:
-    """Records of a FASTA file (wrapped lines, any case, Windows line endings)."""
+def fasta_entries(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(header, sequence) of each FASTA entry in `lines` (wrapped sequence lines joined, line endings and
+    surrounding blanks dropped; lines before the first header ignored). The one FASTA parser: files and uploads."""
     header: Optional[str] = None
     chunks: list[str] = []
-    with open_text(path) as fh:
-        for line in fh:
-            line = line.rstrip("\r\n")
-            if line.startswith(">"):
-                if header is not None:
-                    yield _finish(header, chunks)
-                header, chunks = line[1:], []
-            elif header is not None:
-                chunks.append(line.strip())
+    for line in lines:
+        line = line.rstrip("\r\n")
+        if line.startswith(">"):
+            if header is not None:
+                yield header, "".join(chunks)
+            header, chunks = line[1:].strip(), []
+        elif header is not None:
+            chunks.append(line.strip())
     if header is not None:
-        yield _finish(header, chunks)
+        yield header, "".join(chunks)
 
 
-def _finish(header: str, chunks: list[str]) -> Record:
-    rec = parse_header(header)
-    rec.dna = "".join(chunks) or None
-    return rec
+def read_fasta(path: str | Path) -> Iterator[Record]:
+    """Records of a FASTA file (wrapped lines, any case, Windows line endings)."""
+    with open_text(path) as fh:
+        for header, sequence in fasta_entries(fh):
+            rec = parse_header(header)
+            rec.dna = sequence or None
+            yield rec

@@ -27,12 +27,17 @@ def sniff_delimiter(path: str | Path) -> str:
     exports come as semicolon CSV); a one-column header: tab for .tsv/.txt, else comma."""
     with open_text(path) as fh:
         header = fh.readline()
+    return delimiter_of(header, Path(path).name)
+
+
+def delimiter_of(header: str, name: str = "") -> str:
+    """The delimiter that splits a header line into the most columns (ties keep the order tab, semicolon,
+    comma); none splits it: tab for a .tsv/.txt `name`, else comma."""
     counts = {d: header.count(d) for d in DELIMITERS}
-    best = max(DELIMITERS, key=lambda d: counts[d])  # ties keep the order of DELIMITERS
+    best = max(DELIMITERS, key=lambda d: counts[d])
     if counts[best]:
         return best
-    name = Path(path).name.lower().removesuffix(".gz")
-    return "\t" if name.endswith((".tsv", ".txt")) else ","
+    return "\t" if name.lower().removesuffix(".gz").endswith((".tsv", ".txt")) else ","
 
 
 def describe_columns(path: str | Path) -> str:

@@ -1,0 +1,21 @@
+"""Uploads are parsed by the same readers as files: one FASTA parser, one delimiter rule, one set of aliases."""
+from clibd.readers.fasta import read_fasta
+from clibd.service.inputs import parse_fasta, parse_manifest
+from clibd.service.settings import Settings
+
+FASTA = ">a1 order=Diptera\r\nACGTAC\r\nGTACGT\r\n\r\n>b2\nTTTT\n  GGGG  \n>empty\n"
+
+
+def test_an_uploaded_fasta_reads_as_the_same_file_does(tmp_path):
+    path = tmp_path / "q.fasta"
+    path.write_bytes(FASTA.encode())
+    uploaded = parse_fasta(FASTA, Settings().limits)
+    from_file = list(read_fasta(path))
+    assert [(r.id, r.sequence) for r in uploaded] == [("a1", "ACGTACGTACGT"), ("b2", "TTTTGGGG"), ("empty", "")]
+    assert [(r.id, r.dna or "") for r in from_file] == [(r.id, r.sequence) for r in uploaded]
+
+
+def test_a_semicolon_manifest_with_bold_column_names_reads():
+    text = "processid;nucraw;image_file\nP1;ACGTACGT;p1.jpg\nP2;;p2a.jpg;\n"
+    rows = parse_manifest(text, Settings().limits)
+    assert [(r.id, r.dna, r.images) for r in rows] == [("P1", "ACGTACGT", ["p1.jpg"]), ("P2", None, ["p2a.jpg"])]
