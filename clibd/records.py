@@ -47,6 +47,14 @@ class Record:
         """The name at `rank`, or None."""
         return getattr(self, rank)
 
+    def has(self, modality: str) -> bool:
+        """Whether the record carries a modality: "image" (a photo path), "dna" (a valid barcode), "text" (a
+        name at some rank), or every part of "image+dna". The one such check of the project."""
+        from clibd.dna_tokenizer import try_normalize
+        checks = {"image": lambda: bool(self.image), "dna": lambda: try_normalize(self.dna) is not None,
+                  "text": lambda: any(self.label(rank) for rank in RANKS)}
+        return all(checks[part]() for part in modality.split("+"))
+
 
 def distinct_taxa(records: Iterable[Record]) -> list[Record]:
     """The first record of every distinct taxonomy (order..species) that names at least one rank."""

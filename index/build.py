@@ -10,7 +10,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from clibd.checkpoint import checkpoint_hash
-from clibd.dna_tokenizer import try_normalize
 from clibd.embedder import Embedder
 from clibd.records import distinct_taxa
 from clibd.taxonomy import RANKS
@@ -43,10 +42,8 @@ def embed_sharded(encode: Callable[[Sequence[T]], np.ndarray], items: Sequence[T
 
 def key_records(records: Sequence, modality: str) -> list:
     """The records that can serve as keys of a modality (text: one per distinct taxonomy)."""
-    if modality == "image":
-        return [r for r in records if r.image]
-    if modality == "dna":
-        return [r for r in records if try_normalize(r.dna) is not None]
+    if modality in ("image", "dna"):
+        return [r for r in records if r.has(modality)]
     return distinct_taxa(records)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from clibd.preprocess import load_image
 from clibd.records import Record
 from clibd.taxonomy import RANKS
-from clibd.index.fitting import precision_threshold, youden_threshold
+from clibd.fitting import precision_threshold, youden_threshold
 from clibd.index.identifier import Identifier
 from clibd.index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
 from clibd.index.searcher import Neighbor
@@ -38,7 +38,7 @@ def _query_vectors(identifier: Identifier, records: Sequence[Record], modality: 
     if modality == "dna":
         recs = [r for r in records if r.dna]
         return recs, identifier.encode_dna([r.dna for r in recs])
-    recs = [r for r in records if r.image]
+    recs = [r for r in records if r.has("image")]
     vecs = identifier.encode_images([load_image(r.image) for r in recs]) if recs else \
         np.zeros((0, identifier.embedder.embed_dim), np.float32)
     return recs, vecs

@@ -14,6 +14,7 @@ from PIL import Image
 from clibd.checkpoint import checkpoint_hash
 from clibd.embedder import Embedder
 from clibd.taxonomy import RANKS
+from clibd.index.answer import Answer
 from clibd.index.barcodes import DEFAULT_CANDIDATES, Hit
 from clibd.index.identity import IdentityBands, barcode_verdict
 from clibd.index.searcher import Neighbor, Searcher
@@ -106,7 +107,7 @@ class Identifier:
         return self.thresholds.barcode if self.thresholds and self.thresholds.barcode else IdentityBands()
 
     def answer(self, vectors: dict[str, np.ndarray], dna: Optional[str], top_k: int,
-               restrict_to: Optional[str] = None) -> dict:
+               restrict_to: Optional[str] = None) -> Answer:
         """The full answer for one specimen from its query vectors (one per query modality) and its barcode."""
         verdicts: dict[str, Verdict] = {}
         shown: list[dict] = []
@@ -134,11 +135,11 @@ class Identifier:
         note = photo_limit(verdicts, fused, self.thresholds)
         if note:
             identification["identificationRemarks"] += f"; {note}"
-        return {"identification": identification, "ranks": ranks_json(fused),
+        return Answer.model_validate({"identification": identification, "ranks": ranks_json(fused),
                 "per_modality": {m: verdict_json(v) for m, v in verdicts.items()},
-                "decided_by": fused.decided_by, "neighbors": neighbors_out, "provenance": self.provenance(searcher)}
+                "decided_by": fused.decided_by, "neighbors": neighbors_out, "provenance": self.provenance(searcher)})
 
-    def identify(self, specimens: Sequence[Specimen], top_k: int, restrict_to: Optional[str] = None) -> list[dict]:
+    def identify(self, specimens: Sequence[Specimen], top_k: int, restrict_to: Optional[str] = None) -> list[Answer]:
         """Answers for many specimens, embedding all their images and barcodes in batches."""
         images = [img for s in specimens for img in s.images]
         image_vecs = self.encode_images(images) if images else np.zeros((0, self.embedder.embed_dim), np.float32)

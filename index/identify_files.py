@@ -20,6 +20,7 @@ from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
 from clibd.readers import read_records
 from clibd.records import Record
 from clibd.taxonomy import RANKS
+from clibd.index.answer import Answer
 
 COLUMNS = ["id", "status", "taxonRank", "scientificName", *RANKS, "novel_at_rank", "top_species", "top_identity",
            "bin", "identificationRemarks", "error"]
@@ -41,31 +42,31 @@ def output_kind(path: str | Path) -> str:
     raise ValueError(f"{path}: unknown output type; name it with one of {', '.join(SUFFIXES)}")
 
 
-def answer_row(specimen_id: str, answer: Optional[dict], error: Optional[str]) -> dict:
+def answer_row(specimen_id: str, answer: Optional[Answer], error: Optional[str]) -> dict:
     """One answer as a flat row of COLUMNS (names empty where not confident)."""
     row = {c: "" for c in COLUMNS}
-    row.update(id=specimen_id, status="failed" if answer is None else answer["identification"]["status"],
+    row.update(id=specimen_id, status="failed" if answer is None else answer.identification.status,
                error=error or "")
     if answer:
-        ident = answer["identification"]
-        row.update({k: ident.get(k) or "" for k in ("taxonRank", "scientificName", *RANKS, "novel_at_rank", "bin",
-                                                    "identificationRemarks")})
-        row["top_species"] = answer["ranks"]["species"]["label"] or ""
-        dna = answer["per_modality"].get("dna") or {}
-        row["top_identity"] = "" if dna.get("top_identity") is None else dna["top_identity"]
+        ident = answer.identification
+        row.update({k: getattr(ident, k) or "" for k in ("taxonRank", "scientificName", *RANKS, "novel_at_rank",
+                                                         "bin", "identificationRemarks")})
+        row["top_species"] = answer.ranks["species"].label or ""
+        dna = answer.per_modality.get("dna")
+        row["top_identity"] = "" if dna is None or dna.top_identity is None else dna.top_identity
     return row
 
 
-def dwc_identification(answer: Optional[dict], error: Optional[str]) -> dict:
+def dwc_identification(answer: Optional[Answer], error: Optional[str]) -> dict:
     """The Darwin Core identification terms (DWC_IDENTIFICATION) of one answer, or of its failure."""
     if answer is None:
         return {**{c: "" for c in DWC_IDENTIFICATION}, "identificationRemarks": f"not identified: {error}"}
-    ident = answer["identification"]
-    return {**{c: ident.get(c) or "" for c in DWC_IDENTIFICATION if c != "identificationQualifier"},
-            "identificationQualifier": QUALIFIERS[ident["status"]]}
+    ident = answer.identification
+    return {**{c: getattr(ident, c) or "" for c in DWC_IDENTIFICATION if c != "identificationQualifier"},
+            "identificationQualifier": QUALIFIERS[ident.status]}
 
 
-def dwc_row(specimen_id: str, answer: Optional[dict], error: Optional[str]) -> dict:
+def dwc_row(specimen_id: str, answer: Optional[Answer], error: Optional[str]) -> dict:
     """One answer as a Darwin Core identification row."""
     return {"occurrenceID": specimen_id, **dwc_identification(answer, error), "identifiedBy": "CLIBD"}
 
@@ -96,10 +97,11 @@ class Writer:
             if fresh:
                 self.csv.writeheader()
 
-    def write(self, specimen_id: str, answer: Optional[dict], error: Optional[str]) -> None:
+    def write(self, specimen_id: str, answer: Optional[Answer], error: Optional[str]) -> None:
         """One specimen's answer (or its error)."""
         if self.kind == "jsonl":
-            self.fh.write(json.dumps({"id": specimen_id, "error": error, "answer": answer}) + "\n")
+            dump = answer.model_dump(mode="json") if answer is not None else None
+            self.fh.write(json.dumps({"id": specimen_id, "error": error, "answer": dump}) + "\n")
         elif self.kind == "dwc":
             self.csv.writerow(dwc_row(specimen_id, answer, error))
         else:
@@ -131,12 +133,12 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[i:i + size]
 
 
-def identify_in_process(identifier, top_k: int) -> Callable[[list[Record]], list[tuple[Optional[dict], Optional[str]]]]:
+def identify_in_process(identifier, top_k: int) -> Callable[[list[Record]], list[tuple[Optional[Answer], Optional[str]]]]:
     """A batch function over a loaded `Identifier` (the service's own)."""
     from clibd.preprocess import load_image
     from clibd.index.identifier import Specimen
 
-    def run(batch: list[Record]) -> list[tuple[Optional[dict], Optional[str]]]:
+    def run(batch: list[Record]) -> list[tuple[Optional[Answer], Optional[str]]]:
         specimens, results = [], []
         for rec in batch:
             try:
@@ -155,7 +157,7 @@ def identify_in_process(identifier, top_k: int) -> Callable[[list[Record]], list
 
 def identify_via_server(url: str, top_k: int, timeout: float = 120.0) -> Callable[[list[Record]], list]:
     """A batch function posting each specimen to a running service's /v1/identify."""
-    def one(rec: Record) -> tuple[Optional[dict], Optional[str]]:
+    def one(rec: Record) -> tuple[Optional[Answer], Optional[str]]:
         boundary = uuid.uuid4().hex
         parts = [("top_k", None, str(top_k).encode())]
         if rec.dna:
@@ -171,7 +173,7 @@ def identify_via_server(url: str, top_k: int, timeout: float = 120.0) -> Callabl
                                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return json.loads(resp.read()), None
+                return Answer.model_validate_json(resp.read()), None
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
             try:
@@ -199,7 +201,7 @@ def identify_files(inputs: Sequence[str], out: str | Path, run: Callable[[list[R
             for batch in _batches(todo, batch_size):
                 for rec, (answer, error) in zip(batch, run(batch)):
                     writer.write(rec.id, answer, error)
-                    status = "failed" if answer is None else answer["identification"]["status"]
+                    status = "failed" if answer is None else answer.identification.status
                     counts[status] = counts.get(status, 0) + 1
                 writer.flush()
                 bar.update(len(batch))

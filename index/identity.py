@@ -23,7 +23,7 @@ import numpy as np
 
 from clibd.taxonomy import RANKS
 from clibd.index.barcodes import Hit
-from clibd.index.fitting import capped_separator, precision_threshold
+from clibd.fitting import capped_separator, precision_threshold
 from clibd.index.verdict import RankCall, Verdict, status_of
 
 BOLD_BANDS = {"order": 85.0, "family": 90.0, "genus": 95.0, "species": 97.0}

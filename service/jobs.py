@@ -203,7 +203,7 @@ def _answer(identifier: Identifier, session: Session, job_id: str, taken: Claim,
     try:
         answers = identifier.identify([s for _, s in good], top_k, restrict_to) if good else []
         for (item, _), answer in zip(good, answers):
-            _finish(session, item, taken.token, status=DONE, result=answer)
+            _finish(session, item, taken.token, status=DONE, result=answer.model_dump(mode="json"))
     except Exception:  # noqa: BLE001 - one at a time, to find the specimen that raises
         log.exception("a batch of job %s raised; answering its %d specimens one at a time", job_id, len(good))
         for item, specimen in good:
@@ -213,7 +213,7 @@ def _answer(identifier: Identifier, session: Session, job_id: str, taken: Claim,
                 log.exception("job %s item %s raised", job_id, item.specimen_id)
                 _give_back(session, item, taken.token, f"{type(exc).__name__}: {exc}", max_attempts)
             else:
-                _finish(session, item, taken.token, status=DONE, result=answer)
+                _finish(session, item, taken.token, status=DONE, result=answer.model_dump(mode="json"))
     session.commit()
 
 

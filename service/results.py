@@ -6,6 +6,7 @@ import io
 from typing import Iterable
 
 from clibd.taxonomy import RANKS
+from clibd.index.answer import Answer
 from clibd.index.identify_files import dwc_identification
 from clibd.service.models import JobItem
 
@@ -26,18 +27,19 @@ def flat_row(item: JobItem) -> dict:
     """One item as a flat row."""
     row = {c: "" for c in FLAT_COLUMNS}
     row.update(specimen_id=item.specimen_id, status=item.status, error=item.error or "")
-    res = item.result
-    if res:
-        ident = res["identification"]
-        top = res["neighbors"][0] if res["neighbors"] else {}
-        row.update(identification_status=ident["status"], taxon_rank=ident["taxonRank"] or "",
-                   scientific_name=ident["scientificName"] or "", novel_at_rank=ident["novel_at_rank"] or "",
-                   bin=ident["bin"] or "", decided_by="+".join(res["decided_by"]),
-                   top_reference_id=top.get("reference_id", ""), top_similarity=top.get("similarity", ""),
-                   top_percent_identity=top.get("percent_identity", ""))
+    if item.result:
+        res = Answer.model_validate(item.result)  # the stored dump, read back as the core's answer
+        ident = res.identification
+        top = res.neighbors[0] if res.neighbors else None
+        row.update(identification_status=ident.status, taxon_rank=ident.taxonRank or "",
+                   scientific_name=ident.scientificName or "", novel_at_rank=ident.novel_at_rank or "",
+                   bin=ident.bin or "", decided_by="+".join(res.decided_by),
+                   top_reference_id=top.reference_id if top else "",
+                   top_similarity="" if top is None or top.similarity is None else top.similarity,
+                   top_percent_identity="" if top is None or top.percent_identity is None else top.percent_identity)
         for rank in RANKS:
-            row[rank] = ident[rank] or ""
-            row[f"{rank}_score"] = res["ranks"][rank]["score"]
+            row[rank] = getattr(ident, rank) or ""
+            row[f"{rank}_score"] = res.ranks[rank].score
     return row
 
 
@@ -48,7 +50,7 @@ def dwc_row(item: JobItem, provenance_ref: str) -> dict:
                identificationReferences=provenance_ref)
     if item.dna:
         row["associatedSequences"] = "COI-5P barcode submitted with the job"
-    row.update(dwc_identification(item.result, item.error))
+    row.update(dwc_identification(Answer.model_validate(item.result) if item.result else None, item.error))
     return row
 
 

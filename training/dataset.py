@@ -6,7 +6,6 @@ from typing import Optional, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from clibd.dna_tokenizer import try_normalize
 from clibd.model import CLIBD
 from clibd.preprocess import load_image, train_transform, eval_transform
 from clibd.taxonomy import taxonomy_text
@@ -15,9 +14,7 @@ from clibd.records import Record
 
 def usable(rec: Record, modalities: Sequence[str]) -> bool:
     """Whether a record carries every modality asked for (a valid barcode for "dna")."""
-    if "image" in modalities and not rec.image:
-        return False
-    return "dna" not in modalities or try_normalize(rec.dna) is not None
+    return all(rec.has(m) for m in modalities if m in ("image", "dna"))
 
 
 class ContrastiveDataset(Dataset):

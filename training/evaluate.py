@@ -46,13 +46,6 @@ def eval_sets(records: Sequence[Record], phase: str = "test") -> EvalSets:
                     [r for r in records if r.split == unseen_split], keys)
 
 
-def _has(rec: Record, modality: str) -> bool:
-    parts = modality.split("+")
-    if "image" in parts and rec.image is None:
-        return False
-    return "dna" not in parts or try_normalize(rec.dna) is not None
-
-
 class _Embeddings:
     """Embeds each record once per modality and caches it."""
 
@@ -116,12 +109,12 @@ def evaluate(embedder: Embedder, records: Sequence[Record], phase: str = "test",
     results: dict = {"phase": phase, "combos": {}}
     for q_mod, k_mod in combos:
         name = f"{q_mod}->{k_mod}"
-        keys = _text_keys(sets.keys) if k_mod == "text" else [r for r in sets.keys if _has(r, k_mod)]
+        keys = _text_keys(sets.keys) if k_mod == "text" else [r for r in sets.keys if r.has(k_mod)]
         if not keys:
             continue
         combo: dict = {"n_keys": len(keys)}
         for part, queries in (("seen", sets.seen), ("unseen", sets.unseen)):
-            queries = [q for q in queries if _has(q, q_mod)]
+            queries = [q for q in queries if q.has(q_mod)]
             if "dna" in q_mod:
                 dup = [q for q in queries if try_normalize(q.dna) in key_dna]
                 combo[f"{part}_exact_dna_in_keys"] = len(dup)

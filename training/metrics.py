@@ -6,6 +6,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from clibd.fitting import youden_threshold
+
 
 def topk_hits(neighbor_labels: Sequence[Sequence[Optional[str]]], true_labels: Sequence[Optional[str]],
               k: int) -> np.ndarray:
@@ -70,11 +72,10 @@ def auroc(positive: Sequence[float], negative: Sequence[float]) -> float:
 
 
 def best_threshold(positive: Sequence[float], negative: Sequence[float]) -> tuple[float, float]:
-    """The score threshold (positive if >= it) with the highest balanced accuracy, and that accuracy."""
+    """The score threshold (positive if >= it) with the highest balanced accuracy, and that accuracy (the same
+    fitter the service's calibration uses, `clibd.fitting.youden_threshold`)."""
+    t = youden_threshold(positive, negative)
+    if t is None:
+        return float("nan"), 0.0
     pos, neg = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
-    best = (float("nan"), 0.0)
-    for t in np.unique(np.concatenate([pos, neg])):
-        acc = ((pos >= t).mean() + (neg < t).mean()) / 2
-        if acc > best[1]:
-            best = (float(t), float(acc))
-    return best
+    return t, float(((pos >= t).mean() + (neg < t).mean()) / 2)

@@ -4,7 +4,7 @@ import pytest
 
 from clibd.index.searcher import Neighbor
 from clibd.index.snapshot import KeyRecord
-from clibd.index.fitting import precision_threshold, youden_threshold
+from clibd.fitting import precision_threshold, youden_threshold
 from clibd.index.thresholds import Thresholds
 from clibd.index.verdict import ModalityThresholds, fuse, modality_verdict
 

@@ -28,7 +28,7 @@ async def identify(
     top_k: Annotated[Optional[int], Form(description="neighbours to return")] = None,
     restrict_to: Annotated[Optional[str], Form(description="search only under this taxon (any rank)")] = None,
     modalities: Annotated[Optional[str], Form(description="which inputs to use: image, dna or image,dna")] = None,
-) -> dict:
+) -> IdentifyResponse:
     """Identify one specimen from zero or more photos and/or one barcode."""
     s = state.runtime.settings
     limits = s.limits
@@ -73,5 +73,5 @@ async def identify(
     if dna is not None:
         vectors["dna"] = (await state.dna_batcher.submit_many([dna]))[0]
     answer = await run_in_threadpool(identifier.answer, vectors, dna, k, restrict_to)
-    IDENTIFICATIONS.labels(answer["identification"]["status"]).inc()
+    IDENTIFICATIONS.labels(answer.identification.status).inc()
     return answer
