@@ -1,14 +1,20 @@
-"""Model configuration dataclasses, read from the JSON files in `model_configs/`."""
+"""Model configuration dataclasses, read from the JSON files in `model_configs/`; pydantic validates them
+(types, nested sections, unknown keys refused)."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Optional
+
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass
+
+_STRICT = ConfigDict(extra="forbid")
 
 ALL_MODALITIES: tuple[str, ...] = ("image", "dna", "text")
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class PreprocessConfig:
     """How raw images become tensors (kept apart from the architecture, as timm does)."""
 
@@ -25,7 +31,7 @@ class PreprocessConfig:
     train_scale: tuple[float, float] = (0.6, 1.0)
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class ImageTowerConfig:
     """A timm model by name, its keyword arguments and an optional local weights file."""
 
@@ -36,7 +42,7 @@ class ImageTowerConfig:
     projection: str = "linear"  # "linear" | "head"
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class DnaTokenizerConfig:
     """BarcodeBERT k-mer tokenisation: k, stride and the padded sequence length in nucleotides."""
 
@@ -46,7 +52,7 @@ class DnaTokenizerConfig:
     pad_char: str = "N"
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class DnaTowerConfig:
     """A transformers BERT over DNA k-mers."""
 
@@ -67,7 +73,7 @@ class DnaTowerConfig:
     weights: Optional[str] = None
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class TextTowerConfig:
     """A transformers BERT over the taxonomy string."""
 
@@ -86,7 +92,7 @@ class TextTowerConfig:
     weights: Optional[str] = None
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class ModelConfig:
     """A whole CLIBD model: embedding size, temperature init and the three towers."""
 
@@ -112,23 +118,5 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        """Build from plain JSON, rejecting unknown keys so a typo never passes silently."""
-        return _build(cls, data)
-
-
-def _build(cls: type, data: dict[str, Any]) -> Any:
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(names)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
-    kwargs = {}
-    for key, value in data.items():
-        default = names[key].default_factory if names[key].default_factory is not dataclasses.MISSING else None
-        sample = default() if default else None
-        if dataclasses.is_dataclass(sample) and isinstance(value, dict):
-            kwargs[key] = _build(type(sample), value)
-        elif isinstance(value, list):
-            kwargs[key] = tuple(value)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
+        """Build from plain JSON, rejecting unknown keys and wrong types so a typo never passes silently."""
+        return cls(**data)

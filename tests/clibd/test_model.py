@@ -28,8 +28,12 @@ def test_builtin_configs_parse_with_the_papers_shapes():
 
 
 def test_unknown_config_key_and_model_name_fail_loudly():
-    with pytest.raises(ValueError, match="unknown ModelConfig keys"):
+    with pytest.raises(ValueError, match=r"embed_dimm\s+Unexpected keyword argument"):
         ModelConfig.from_dict({"embed_dimm": 3})
+    with pytest.raises(ValueError, match=r"dna.num_layers\s+Input should be a valid integer"):
+        ModelConfig.from_dict({"dna": {"num_layers": "two"}})
+    with pytest.raises(ValueError, match="modalities must be a non-empty subset"):
+        ModelConfig.from_dict({"modalities": ["sound"]})
     with pytest.raises(ValueError, match="unknown model"):
         get_model_config("no-such-model")
 
