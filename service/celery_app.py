@@ -1,6 +1,8 @@
 """The Celery app: Redis (production) or kombu's filesystem queue (embedded default, no broker process)."""
 from __future__ import annotations
 
+from typing import Optional
+
 from celery import Celery
 
 from clibd.service.settings import Settings, get_settings
@@ -35,4 +37,20 @@ def make_celery(settings: Settings, prepare: bool = True) -> Celery:
     return app
 
 
-celery_app = make_celery(get_settings(), prepare=False)  # `celery -A clibd.service.celery_app`
+_default: Optional[Celery] = None
+
+
+def default_app() -> Celery:
+    """The app of `celery -A clibd.service.celery_app` (and of its worker processes), built from the
+    environment's settings when first asked for, never at import."""
+    global _default
+    if _default is None:
+        _default = make_celery(get_settings(), prepare=False)
+    return _default
+
+
+def __getattr__(name: str) -> Celery:
+    """`app` / `celery_app` (what Celery's `-A` looks up on this module) build the default app lazily."""
+    if name in ("app", "celery_app"):
+        return default_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

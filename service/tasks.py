@@ -59,8 +59,8 @@ def dispatch_recoverable(app: Celery, sessions: sessionmaker, settings: Settings
 
 @worker_process_init.connect
 def _load_once(**_) -> None:
-    from clibd.service.celery_app import celery_app
-    worker_runtime(_settings(celery_app))
+    from clibd.service.celery_app import default_app
+    worker_runtime(_settings(default_app()))
 
 
 @worker_ready.connect
