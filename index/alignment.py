@@ -16,6 +16,7 @@ identity: it counts neither as a match nor as a column, nor toward the overlap. 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Optional
 
@@ -127,8 +128,10 @@ def _crowded(ops: list[tuple[int, str]]) -> bool:
     return gaps >= 3
 
 
+@lru_cache(maxsize=16384)
 def _codes(seq: str) -> np.ndarray:
-    """The 2-bit code of every k-mer start (-1 where the k-mer holds an ambiguity code)."""
+    """The 2-bit code of every k-mer start (-1 where the k-mer holds an ambiguity code); cached, since a query
+    meets many candidates and a reference many queries (callers only read the array)."""
     b = _CODE[np.frombuffer(seq.encode(), np.uint8)]
     n = len(b) - _K + 1
     if n <= 0:
@@ -138,6 +141,7 @@ def _codes(seq: str) -> np.ndarray:
         codes = (codes << 2) | (b[j:j + n] & 3)
     bad = np.concatenate([[0], np.cumsum(b > 3)])
     codes[(bad[_K:] - bad[:n]) > 0] = -1
+    codes.setflags(write=False)
     return codes
 
 
