@@ -20,7 +20,7 @@ _LOOKUP = np.full(256, 255, np.uint8)
 for _i, _b in enumerate(b"ACGT"):
     _LOOKUP[_b] = _i
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_CHUNK = 20_000  # sequences encoded at once (bounds the memory of the packed windows)
+_CHUNK = 500  # sequences encoded at once: small enough for the packed windows to stay in cache
 
 
 @dataclass(frozen=True)
