@@ -138,7 +138,8 @@ def main() -> int:
         hits = vsearch_top_hits([r.dna for r in queries], [r.dna for r in refs], threads=2)
         vs_s = time.perf_counter() - t0
     vs = {"seconds": vs_s, "items_per_s": len(queries) / vs_s, "hits": sum(h[0] is not None for h in hits)}
-    command = "python -m benchmarks.job_throughput " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    shown = [a for i, a in enumerate(sys.argv[1:]) if a != "--work" and (i == 0 or sys.argv[i] != "--work")]
+    command = "python -m benchmarks.job_throughput " + " ".join(shlex.quote(a) for a in shown)  # --work: a cache
     out = {"command": command, "machine": describe_machine(), "model": args.model, "references": len(refs),
            "queries": len(queries), "index_build_s": index_s, "jobs": rows, "vsearch": vs}
     RESULTS.mkdir(parents=True, exist_ok=True)
