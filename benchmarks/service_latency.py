@@ -36,7 +36,7 @@ from benchmarks.machine import describe_machine
 from clibd import create_model, save_checkpoint
 from clibd.cli import main as clibd_main
 from clibd.readers import read_records
-from clibd.records import write_records
+from clibd.records import SYNTHETIC_NOTICE, write_records
 from clibd.index.identifier import Identifier, Specimen
 
 RESULTS = Path(__file__).parent / "results"
@@ -56,6 +56,7 @@ def prepare(model: str, work: Path, barcode_refs: int, queries: int) -> tuple[Pa
         refs, query_records = synthetic(barcode_refs, queries)
         records = work / "references.tsv"
         write_records(refs, records)
+        (work / SYNTHETIC_NOTICE).write_text("Barcodes grown from real insect1k barcodes into invented species.\n")
         modalities = "dna"
     else:
         clibd_main(["synth", "--out", str(work / "synth"), "--min-specimens", "10", "--max-specimens", "14"])
