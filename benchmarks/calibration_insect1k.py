@@ -23,14 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.insect1k_dna import add_training_args, partition_insect1k, pretrain_and_align
-from benchmarks.machine import describe_machine
+from benchmarks.machine import describe_machine, write_results
 from clibd.readers import read_records
 from clibd.index.build import build_snapshot
 from clibd.index.calibration import calibrate, evaluate_split, youden_threshold
 from clibd.index.identifier import Identifier
 from clibd.training.vsearch import vsearch_top_hits
 
-RESULTS = Path(__file__).parent / "results"
 
 
 def vsearch_rule(fit: list, held: list, keys: list) -> dict:
@@ -87,9 +86,7 @@ def main() -> int:
            "barcode_bands": {"confident": bands.confident, "novel": bands.novel, "source": bands.source},
            "report": report, "vsearch_identity_rule": vs, "calibrate_and_report_s": calib_s,
            "wall_s": time.perf_counter() - t_start}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     tag = "" if args.target_precision == 0.95 else f"_p{int(round(args.target_precision * 100))}"
-    (RESULTS / f"calibration_insect1k{tag}.json").write_text(json.dumps(out, indent=2))
     r = report["dna"]
 
     def f(x):
@@ -115,8 +112,7 @@ def main() -> int:
           f"vsearch's top-hit identity with the same fitting rule (threshold {vs['identity_threshold']:.1f}%): "
           f"novel recall {f(vs['novel_recall'])}, novel called on species in the references "
           f"{f(vs['false_novel_rate_on_seen'])}."]
-    (RESULTS / f"calibration_insect1k{tag}.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results(f"calibration_insect1k{tag}", out, md)
     return 0
 
 

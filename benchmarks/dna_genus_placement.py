@@ -14,14 +14,13 @@ Writes benchmarks/results/dna_genus_placement.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from collections import Counter
 from typing import Callable
 
-from benchmarks.dna_vs_vsearch import RESULTS, SETS, _sample, all_hits
-from benchmarks.machine import describe_machine
+from benchmarks.dna_vs_vsearch import SETS, _sample, all_hits
+from benchmarks.machine import describe_machine, write_results
 from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
 from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit
@@ -101,10 +100,7 @@ def main() -> int:
             print(f"missing data for {name}", file=sys.stderr)
             return 2
         out["sets"][name] = run_set(name, args.max_queries, args.workers)
-    (RESULTS / "dna_genus_placement.json").write_text(json.dumps(out, indent=2))
-    md = render(out)
-    (RESULTS / "dna_genus_placement.md").write_text(md)
-    print(md)
+    write_results("dna_genus_placement", out, render(out).splitlines())
     return 0
 
 

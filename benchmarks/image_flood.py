@@ -26,8 +26,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from benchmarks.machine import describe_machine
-from benchmarks.service_latency import RESULTS, prepare, start_server
+from benchmarks.machine import describe_machine, write_results
+from benchmarks.service_latency import prepare, start_server
 
 
 def _status_kb(pid: int, field: str) -> int:
@@ -97,8 +97,6 @@ def main() -> int:
                 proc.kill()
     command = "python -m benchmarks.image_flood " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = {"command": command, "machine": describe_machine(), "png_bytes": len(png), **out}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"image_flood_{args.label}.json").write_text(json.dumps(out, indent=2))
     md = [f"# A flood of huge photos ({args.label})", "", f"Command: `{command}`  ",
           f"Machine: {json.dumps(out['machine'])}", "",
           f"{args.requests} concurrent requests x {args.images} black PNGs of {args.side}x{args.side} "
@@ -107,8 +105,7 @@ def main() -> int:
           "|---|---|---|---|---|---|---|",
           f"| {out['idle_rss_mb']:.0f} | {out['peak_rss_mb']:.0f} | {out['final_rss_mb']:.0f} | {out['statuses']} | "
           f"{out['request_seconds']} | {out['healthz_p50_ms']:.0f} | {out['healthz_max_ms']:.0f} |"]
-    (RESULTS / f"image_flood_{args.label}.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results(f"image_flood_{args.label}", out, md)
     return 0
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.machine import describe_machine
+from benchmarks.machine import describe_machine, write_results
 from benchmarks.service_latency import free_port
 from clibd import create_model, save_checkpoint
 from clibd.dna_tokenizer import try_normalize
@@ -32,7 +32,6 @@ from clibd.readers import read_records
 from clibd.index.build import build_snapshot
 from clibd.training.vsearch import vsearch_top_hits
 
-RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "insect1k" / "insect1k_coi5p.tsv.gz"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/14"
@@ -142,10 +141,8 @@ def main() -> int:
     command = "python -m benchmarks.job_throughput " + " ".join(shlex.quote(a) for a in shown)  # --work: a cache
     out = {"command": command, "machine": describe_machine(), "model": args.model, "references": len(refs),
            "queries": len(queries), "index_build_s": index_s, "jobs": rows, "vsearch": vs}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"job_throughput_{args.model}" + ("" if (args.references, args.queries) == (20_000, 10_000)
                                              else f"_{args.references}refs_{args.queries}queries")
-    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
     md = [f"# A {len(queries):,}-barcode FASTA job end to end ({args.model}, untrained weights)", "",
           f"Command: `{command}`  ", f"Machine: {json.dumps(out['machine'])}", "",
           f"References: {len(refs):,} insect1k barcodes (DNA index built in {index_s:.0f} s); queries: "
@@ -158,8 +155,7 @@ def main() -> int:
            for r in rows]
     md += [f"| vsearch --usearch_global (same refs) | - | 2 | {vs_s:.1f} | {vs['items_per_s']:.1f} | "
            f"{vs['hits']} hits | | 1.00 |"]
-    (RESULTS / f"{name}.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results(name, out, md)
     return 0
 
 

@@ -12,7 +12,6 @@ Writes benchmarks/results/official_throughput.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -21,14 +20,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.machine import describe_machine
+from benchmarks.machine import describe_machine, write_results
 from clibd.cli import main as clibd_main
 from clibd.embedder import Embedder
 from clibd.factory import get_model_config
 from clibd.model import CLIBD
 from clibd.text_tokenizer import TextTokenizer
 
-RESULTS = Path(__file__).parent / "results"
 TEXT_VOCAB = 30522
 
 
@@ -112,8 +110,6 @@ def main() -> None:
               "import_seconds": round(import_s, 1), "batch": args.batch,
               "counts": {"images": args.images, "barcodes": args.barcodes, "taxa": args.taxa},
               **{k: round(v, 2) for k, v in rates.items()}}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "official_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
     m = result["machine"]
     md = [f"# Published-size model on this machine ({m['cpus']} CPUs, torch {m['torch']}, "
           f"{m['torch_threads']} threads{', ' + m['gpu'] if 'gpu' in m else ''})", "",
@@ -125,8 +121,7 @@ def main() -> None:
           f"| images/s (1024x768 photos, ViT-B/16 at 224) | {rates['images_per_s']:.2f} |",
           f"| barcodes/s (658 nt, BarcodeBERT 12 layers) | {rates['barcodes_per_s']:.2f} |",
           f"| taxa/s (BERT-small, 20 tokens) | {rates['taxa_per_s']:.2f} |", ""]
-    (RESULTS / "official_throughput.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results("official_throughput", result, md)
 
 
 if __name__ == "__main__":

@@ -32,14 +32,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from benchmarks.machine import describe_machine
+from benchmarks.machine import describe_machine, write_results
 from clibd import create_model, save_checkpoint
 from clibd.cli import main as clibd_main
 from clibd.readers import read_records
 from clibd.records import SYNTHETIC_NOTICE, write_records
 from clibd.index.identifier import Identifier, Specimen
 
-RESULTS = Path(__file__).parent / "results"
 
 
 def pct(samples: list[float]) -> dict[str, float]:
@@ -220,8 +219,6 @@ def main() -> int:
     out = {"command": command, "machine": describe_machine(), "model": args.model, "references": refs,
            "bare": bare_t, "service": runs, "ratios": ratios}
     name = f"service_latency_{args.model}" + (f"_{args.barcode_references}refs" if args.barcode_references else "")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
     b, s = bare_t, runs
     md = [f"# /v1/identify against the bare encoder + search ({args.model}, untrained weights; {refs})", "",
           f"Command: `{command}`  ", f"Machine: {json.dumps(out['machine'])}", "",
@@ -248,8 +245,7 @@ def main() -> int:
            f"batched service reaches {ratios['concurrent_batched_over_bare_batched_core']:.2f} of the bare core's "
            f"batched rate ({ratios['concurrent_batched_over_bare_batched_encoder']:.2f} of the encoder + search "
            f"alone, which skips the alignments every answer needs)."]
-    (RESULTS / f"{name}.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results(name, out, md)
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import shlex
 import sys
@@ -26,8 +25,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from benchmarks.machine import describe_machine
-from benchmarks.service_latency import RESULTS, prepare, start_server
+from benchmarks.machine import describe_machine, write_results
+from benchmarks.service_latency import prepare, start_server
 
 BAD = [{"data": {"barcode": "THIS IS NOT A BARCODE " * 10}},
        {"files": {"barcode": ("specimen.fasta", bytes(range(256)) * 8, "application/octet-stream")}}]
@@ -99,8 +98,6 @@ def main() -> int:
     out = {"command": "python -m benchmarks.service_load " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
            "machine": describe_machine(), "distinct_barcodes": len(seqs), "clients": args.clients,
            "references": args.references, "serving_after": alive, "runs": runs}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "service_load.json").write_text(json.dumps(out, indent=2) + "\n")
     md = [f"# Load: {len(seqs)} distinct barcodes, {args.clients} keep-alive clients, {args.references} references",
           "", f"`{out['command']}` ({out['machine']['cpus']} CPUs)", "",
           "| requests | good 200 | bad -> 4xx | 5xx | connection errors | good/s | p50 ms | p95 ms | p99 ms | max ms |",
@@ -113,8 +110,7 @@ def main() -> int:
     errors = [e for r in runs for e in r["first_errors"]]
     if errors:
         md += ["", "First errors:", ""] + [f"- {e}" for e in errors[:10]]
-    (RESULTS / "service_load.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results("service_load", out, md)
     return 0 if not any(r["connection_errors"] or r["server_errors"] for r in runs) else 1
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Optional, Sequence, TypeVar
 
@@ -42,6 +43,7 @@ class Embedder:
                  progress: bool = False, pinned: bool = False) -> None:
         self.device = torch.device(device) if device else default_device()
         self.pinned = pinned  # every forward pass on the process's one torch thread (`clibd.torch_thread`)
+        self._lock = threading.Lock()  # unpinned: one forward pass at a time, whichever thread asks
         self.model = self._call(lambda: model.to(self.device).eval())
         self.batch_size = batch_size
         self.progress = progress
@@ -56,7 +58,11 @@ class Embedder:
         return cls(model, device=device, batch_size=batch_size, progress=progress, pinned=pinned)
 
     def _call(self, fn: Callable[[], T]) -> T:
-        return on_torch_thread(fn) if self.pinned else fn()
+        """Run torch work one call at a time: on the torch thread when pinned, else under a lock."""
+        if self.pinned:
+            return on_torch_thread(fn)
+        with self._lock:
+            return fn()
 
     @property
     def embed_dim(self) -> int:

@@ -22,11 +22,12 @@ def load_image(image: ImageInput) -> Image.Image:
         return img.convert("RGB")
 
 
+def _normalise(cfg: PreprocessConfig) -> list[Callable]:
+    return [T.Normalize(cfg.mean, cfg.std)] if cfg.mean is not None and cfg.std is not None else []
+
+
 def _tail(cfg: PreprocessConfig) -> list[Callable]:
-    steps: list[Callable] = [T.ToTensor()]
-    if cfg.mean is not None and cfg.std is not None:
-        steps.append(T.Normalize(cfg.mean, cfg.std))
-    return steps
+    return [T.ToTensor(), *_normalise(cfg)]
 
 
 def eval_transform(cfg: PreprocessConfig) -> Callable[[Image.Image], torch.Tensor]:
@@ -34,7 +35,7 @@ def eval_transform(cfg: PreprocessConfig) -> Callable[[Image.Image], torch.Tenso
     interp = InterpolationMode(cfg.interpolation)
     if cfg.tensor_resize:
         return T.Compose([T.ToTensor(), T.Resize(cfg.resize_size, interpolation=interp, antialias=True),
-                          T.CenterCrop(cfg.image_size), *_tail(cfg)[1:]])
+                          T.CenterCrop(cfg.image_size), *_normalise(cfg)])
     return T.Compose([T.Resize(cfg.resize_size, interpolation=interp), T.CenterCrop(cfg.image_size),
                       *_tail(cfg)])
 

@@ -48,12 +48,19 @@ class Record:
         return getattr(self, rank)
 
     def has(self, modality: str) -> bool:
-        """Whether the record carries a modality: "image" (a photo path), "dna" (a valid barcode), "text" (a
-        name at some rank), or every part of "image+dna". The one such check of the project."""
+        """Whether the record carries "image" (a photo path), "dna" (a valid barcode), or every part of
+        "image+dna". The one such check of the project."""
         from clibd.dna_tokenizer import try_normalize
-        checks = {"image": lambda: bool(self.image), "dna": lambda: try_normalize(self.dna) is not None,
-                  "text": lambda: any(self.label(rank) for rank in RANKS)}
-        return all(checks[part]() for part in modality.split("+"))
+        for part in modality.split("+"):
+            if part == "image":
+                if not self.image:
+                    return False
+            elif part == "dna":
+                if try_normalize(self.dna) is None:
+                    return False
+            else:
+                raise ValueError(f"unknown modality {part!r} (image, dna or image+dna)")
+        return True
 
 
 def distinct_taxa(records: Iterable[Record]) -> list[Record]:

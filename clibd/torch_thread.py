@@ -2,8 +2,8 @@
 
 With torch's OpenMP backend, every thread that runs a parallel region gets its own team of worker threads; once
 two threads have run torch (say, the one that loaded the model and the one that encodes), their teams compete
-for the cores and a small model's forward pass takes twice as long (measured on 2 cores: 5.6 ms -> 11.6 ms for
-one barcode). A server that encodes from worker threads therefore loads and runs its model on this one thread.
+for the cores and a small model's forward pass takes about twice as long (`python -m benchmarks.torch_threads`).
+A server that encodes from worker threads therefore loads and runs its model on this one thread.
 """
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
 """`Identifier`: the loaded model, index and thresholds, turning embedded specimens into answers."""
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -52,9 +50,6 @@ class Identifier:
         self.candidates = candidates  # k-mer candidates aligned per barcode (besides the embedding's)
         self.checkpoint_hash = checkpoint_hash
         self.index_root = index_root
-        # one forward pass at a time; batching happens upstream. A pinned embedder runs every pass on its one
-        # torch thread already (a lock held while waiting for that thread could deadlock with it).
-        self._encoder_lock = contextlib.nullcontext() if embedder.pinned else threading.Lock()
 
     @classmethod
     def load(cls, checkpoint: str | Path, index_root: str | Path, device: Optional[str] = None,
@@ -78,24 +73,25 @@ class Identifier:
         self.searcher = Searcher.open(self.index_root, self.checkpoint_hash)
 
     def encode_dna(self, sequences: Sequence[str]) -> np.ndarray:
-        """Embeddings of normalised barcodes."""
-        with self._encoder_lock:
-            return self.embedder.encode_dna(list(sequences))
+        """Embeddings of normalised barcodes (the embedder runs one forward pass at a time)."""
+        return self.embedder.encode_dna(list(sequences))
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embeddings of decoded images."""
-        with self._encoder_lock:
-            return self.embedder.encode_images(list(images))
+        return self.embedder.encode_images(list(images))
 
     def add_records(self, records: Sequence) -> dict[str, int]:
         """Embed reference records into the searcher's delta (searchable at once); keys added per modality."""
-        with self._encoder_lock:
-            return add_records(self.searcher, self.embedder, records)
+        return add_records(self.searcher, self.embedder, records)
 
     @property
     def modalities(self) -> tuple[str, ...]:
         """The query modalities the model can embed."""
         return self.embedder.model.modalities
+
+    def require(self, modality: str) -> None:
+        """`MissingModalityError` (a ValueError naming what the model embeds) unless it embeds `modality`."""
+        self.embedder.model.require(modality)
 
     def key_modality(self, query_modality: str, searcher: Optional[Searcher] = None) -> str:
         """Which key set a query modality searches: its own when the snapshot has it, else DNA keys."""
@@ -227,8 +223,10 @@ def photo_limit(verdicts: dict[str, Verdict], fused: Verdict, thresholds: Option
     if set(verdicts) != {"image"} or fused.status != "uncertain" or thresholds is None:
         return None
     t = thresholds.by_modality.get("image")
+    if t is None:
+        return None
     below = RANKS[RANKS.index(fused.deepest) + 1:] if fused.deepest else list(RANKS)
-    blocked = [rank for rank in below if t is not None and t.confident.get(rank) is None]
+    blocked = [rank for rank in below if t.confident.get(rank) is None]
     if not blocked:
         return None
     return (f"photos alone are never confident at {', '.join(blocked)} with this model: on its validation photos "

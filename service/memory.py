@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import threading
 from typing import Optional
 
-log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 # Requests that decoded fewer pixels than this leave little behind; trimming costs a few milliseconds.
 TRIM_AFTER_PIXELS = 16_000_000
@@ -27,8 +25,10 @@ _LIBC = _libc()
 
 
 def release_free_memory() -> bool:
-    """Return freed heap pages to the system (glibc `malloc_trim`); False where the C library has none."""
+    """Return freed heap pages to the system (glibc `malloc_trim`); whether it could (False where the C library
+    has no `malloc_trim`)."""
     if _LIBC is None:
         return False
     with _LOCK:
-        return bool(_LIBC.malloc_trim(0))
+        _LIBC.malloc_trim(0)  # its own result only says whether there happened to be pages to give back
+    return True

@@ -15,7 +15,7 @@ from clibd.checkpoint import save_checkpoint
 from clibd.config import ModelConfig
 from clibd.factory import get_model_config
 from clibd.model import CLIBD
-from clibd.official.keys import PublishedKeyError, Variant, check_fit, to_project_keys
+from clibd.official.keys import PublishedKeyError, Variant, check_fit, split_towers, to_project_keys
 from clibd.official.published_config import read_published_config
 from clibd.text_tokenizer import TextTokenizer
 
@@ -110,7 +110,7 @@ def import_official(source: str | Path, out: str | Path, *, config_path: Optiona
     """Map a published state dict onto the project's towers, merge adapters, check every key, write `out`."""
     source = Path(source)
     state = read_published(source)
-    found = to_project_keys(state, ())[1].modalities
+    found = split_towers(state)[1].modalities
     chosen = _chosen_modalities(found, modalities, config_path)
     mapped, variant = to_project_keys(state, chosen)
     base = get_model_config(model_config) if isinstance(model_config, str) else model_config

@@ -199,7 +199,9 @@ def test_large_decodes_hand_their_memory_back(monkeypatch):
     from clibd.service import inputs, memory
     from clibd.service.settings import Settings
 
-    assert memory.release_free_memory() is True or memory._LIBC is None
+    import sys
+    if sys.platform.startswith("linux"):  # glibc: the trim must be reachable, or the hand-back never happens
+        assert memory._LIBC is not None and memory.release_free_memory() is True
     calls = []
     monkeypatch.setattr(inputs, "release_free_memory", lambda: calls.append(1) or True)
     big, small = io.BytesIO(), io.BytesIO()

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from clibd.service.api.deps import IdentifierDep, StateDep, count_in_flight
 from clibd.service.api.metrics import IDENTIFICATIONS
 from clibd.index.identifier import mean_direction
+from clibd.model import MissingModalityError
 from clibd.service.inputs import decode_text, parse_barcode_field, read_images
 from clibd.service.schemas import IdentifyResponse, Problem
 
@@ -54,9 +55,11 @@ async def identify(
     if barcode is not None and not barcode.strip() and not uploads:
         raise HTTPException(422, "the barcode is empty")
     for modality, given in (("image", "image" in use and bool(uploads)), ("dna", dna is not None)):
-        if given and modality not in identifier.modalities:
-            raise HTTPException(422, f"this model has no {'DNA' if modality == 'dna' else modality} encoder "
-                                     f"(it embeds {', '.join(identifier.modalities)})")
+        if given:
+            try:
+                identifier.require(modality)
+            except MissingModalityError as exc:
+                raise HTTPException(422, str(exc)) from None
     if "image" in use and uploads:
         raw = [(await f.read(), f.filename or "upload") for f in uploads]
         pics = await run_in_threadpool(read_images, raw, limits)  # decoding never blocks the event loop
