@@ -7,38 +7,46 @@ queries of val_unseen (fit) and test_unseen (test) species whose genus is refere
 97%, i.e. answered "new species"). Per rule, the share of those queries placed in their true genus:
 - `closest`: the genus of the best hit (what the service and the 97% rule report);
 - `keys-D`: the majority genus among hits within D points of the best identity;
-- `species-D`: one vote per referenced species among hits within D points (its closest key), majority genus.
+- `species-D`: one vote per referenced species among hits within D points (its closest key), majority genus;
+- `closest-codon12`: the genus of the best hit by identity at the first and second codon positions only (the
+  third, where most substitutions between species are synonymous and saturate first, is the phase of the
+  query's columns with the most mismatches over all its hits), same short-overlap rule as the service;
+- `closest-transversions`: the same with identity counting transitions (A<->G, C<->T) as matches.
 A rule worth adopting must win on the fit queries (where it would be chosen) and on the test queries alike.
 Writes benchmarks/results/dna_genus_placement.{json,md}.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from collections import Counter
 from typing import Callable
 
+import edlib
+import numpy as np
+
 from benchmarks.dna_vs_vsearch import SETS, _sample, all_hits
 from benchmarks.machine import describe_machine, write_results
 from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
-from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit
+from clibd.index.barcodes import DEFAULT_CANDIDATES, SHORT_OVERLAP, SHORT_OVERLAP_PENALTY, BarcodeIndex, Hit
 from clibd.training.partition import PartitionConfig, partition
 
 WINDOWS = (0.5, 1.0, 1.5, 2.0, 3.0)
 
 
-def _by_keys(window: float) -> Callable[[list[Hit]], str]:
-    def place(hits: list[Hit]) -> str:
+def _by_keys(window: float) -> Callable[[str, list[Hit]], str]:
+    def place(query: str, hits: list[Hit]) -> str:
         best = hits[0].identity
         votes = Counter(h.record.genus for h in hits if h.identity >= best - window)
         return votes.most_common(1)[0][0]
     return place
 
 
-def _by_species(window: float) -> Callable[[list[Hit]], str]:
-    def place(hits: list[Hit]) -> str:
+def _by_species(window: float) -> Callable[[str, list[Hit]], str]:
+    def place(query: str, hits: list[Hit]) -> str:
         best, genus_of = hits[0].identity, {}
         for h in hits:
             if h.identity >= best - window:
@@ -47,9 +55,57 @@ def _by_species(window: float) -> Callable[[list[Hit]], str]:
     return place
 
 
-RULES: dict[str, Callable[[list[Hit]], str]] = {"closest": lambda hits: hits[0].record.genus}
+_OPS = re.compile(r"(\d+)([=XID])")
+_BASE = np.full(256, 4, np.int8)
+for _i, _b in enumerate(b"ACGT"):
+    _BASE[_b] = _i
+
+
+def aligned_columns(query: str, ref: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Query position, query base and reference base (0-3) of every aligned column of two plain bases."""
+    swap = len(query) > len(ref)
+    short, long_ = (ref, query) if swap else (query, ref)
+    res = edlib.align(short, long_, mode="HW", task="path")
+    found = _OPS.findall(res["cigar"] or "")
+    n = np.array([int(k) for k, _ in found], np.int64)
+    op = np.array([o for _, o in found])
+    aligned = np.isin(op, ["=", "X"])
+    s0 = np.concatenate([[0], np.cumsum(np.where(aligned | (op == "I"), n, 0))[:-1]])
+    l0 = np.concatenate([[0], np.cumsum(np.where(aligned | (op == "D"), n, 0))[:-1]]) + res["locations"][0][0]
+    if not aligned.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int8)
+    s = np.concatenate([np.arange(a, a + k) for a, k in zip(s0[aligned], n[aligned])])
+    lpos = np.concatenate([np.arange(a, a + k) for a, k in zip(l0[aligned], n[aligned])])
+    bs = _BASE[np.frombuffer(short.encode(), np.uint8)][s]
+    bl = _BASE[np.frombuffer(long_.encode(), np.uint8)][lpos]
+    qpos, qb, rb = (lpos, bl, bs) if swap else (s, bs, bl)
+    plain = (qb < 4) & (rb < 4)
+    return qpos[plain], qb[plain], rb[plain]
+
+
+def _closest_by(kind: str) -> Callable[[str, list[Hit]], str]:
+    def place(query: str, hits: list[Hit]) -> str:
+        cols = [aligned_columns(query, h.record.dna) for h in hits]
+        if kind == "codon12":
+            mism = np.zeros(3)
+            for qpos, qb, rb in cols:
+                mism += np.bincount(qpos[qb != rb] % 3, minlength=3)
+            third = int(np.argmax(mism))
+            cols = [(qpos[qpos % 3 != third], qb[qpos % 3 != third], rb[qpos % 3 != third]) for qpos, qb, rb in cols]
+            same = [qb == rb for _, qb, rb in cols]
+        else:
+            same = [(qb == rb) | ((qb ^ rb) == 2) for _, qb, rb in cols]  # A^G = C^T = 2: a transition
+        longest = max(h.overlap for h in hits)
+        score = [100.0 * m.mean() - (SHORT_OVERLAP_PENALTY if h.overlap < SHORT_OVERLAP * longest else 0.0)
+                 if len(m) else -1.0 for h, m in zip(hits, same)]
+        return hits[int(np.argmax(score))].record.genus
+    return place
+
+
+RULES: dict[str, Callable[[str, list[Hit]], str]] = {"closest": lambda query, hits: hits[0].record.genus}
 RULES.update({f"keys-{w:g}": _by_keys(w) for w in WINDOWS})
 RULES.update({f"species-{w:g}": _by_species(w) for w in WINDOWS})
+RULES.update({"closest-codon12": _closest_by("codon12"), "closest-transversions": _closest_by("transversions")})
 
 
 def run_set(name: str, max_queries: int, workers: int) -> dict:
@@ -69,7 +125,7 @@ def run_set(name: str, max_queries: int, workers: int) -> dict:
         hits = all_hits(index, refs, [q.dna for q in qs], workers, DEFAULT_CANDIDATES)
         novel = [(q, h) for q, h in zip(qs, hits) if h and h[0].identity < 97.0]
         out[part] = {"queries": len(novel),
-                     **{rule: round(100 * sum(place(h) == q.genus for q, h in novel) / max(1, len(novel)), 2)
+                     **{rule: round(100 * sum(place(q.dna, h) == q.genus for q, h in novel) / max(1, len(novel)), 2)
                         for rule, place in RULES.items()}}
     return out
 
