@@ -27,8 +27,8 @@ class AppState:
     in_flight: int = 0  # identify requests being served (the batchers wait for company only when > 1)
 
 
-def get_state(request: Request) -> AppState:
-    """The app's state."""
+async def get_state(request: Request) -> AppState:
+    """The app's state (async: a plain function dependency would cost a threadpool hop per request)."""
     return request.app.state.clibd
 
 
@@ -54,7 +54,7 @@ def get_session(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_identifier(state: StateDep) -> Identifier:
+async def get_identifier(state: StateDep) -> Identifier:
     """The loaded identifier (503 with the reason when the model or index is not loaded); a background thread
     keeps its snapshot and references current (`Runtime.start_refresher`)."""
     try:

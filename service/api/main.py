@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -16,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from clibd import torch_thread
 from clibd.index.searcher import UnknownTaxonError, set_search_threads
 from clibd.service.api.deps import AppState
-from clibd.service.api.metrics import LATENCY, REQUESTS
+from clibd.service.api.measure import Measure
 from clibd.service.api.routes import admin, health, identify, jobs, page
 from clibd.service.batching import MicroBatcher
 from clibd.service.celery_app import make_celery
@@ -129,23 +127,7 @@ def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] =
             parts.append(f"{where}: {err.get('msg')}")
         return JSONResponse({"detail": "; ".join(parts), "errors": jsonable(exc.errors())}, status_code=422)
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next):
-        t0 = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception:  # a bug, not bad input: a JSON 500 the client can read, logged with an id to quote
-            incident = uuid.uuid4().hex[:12]
-            log.exception("unexpected error %s on %s %s", incident, request.method, request.url.path)
-            response = JSONResponse({"detail": f"an unexpected error on our side (incident {incident}); it was "
-                                               f"logged"}, status_code=500,
-                                    media_type="application/problem+json")
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        REQUESTS.labels(path, str(response.status_code)).inc()
-        LATENCY.labels(path).observe(time.perf_counter() - t0)
-        return response
-
+    app.add_middleware(Measure)  # inside BodyLimit: a 413 is answered before it is counted
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 2**20))
     return app
 
