@@ -1,7 +1,6 @@
 """The FastAPI app: routers, error handlers, the upload limit, and the objects loaded once in the lifespan."""
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -22,8 +21,6 @@ from clibd.service.inputs import InputError
 from clibd.service.runtime import Runtime
 from clibd.service.settings import Settings, get_settings
 from clibd.service.supervisor import WorkerSupervisor
-
-log = logging.getLogger(__name__)
 
 
 class BodyLimit:
