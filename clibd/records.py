@@ -50,7 +50,7 @@ class Record:
     def has(self, modality: str) -> bool:
         """Whether the record carries "image" (a photo path), "dna" (a valid barcode), or every part of
         "image+dna". The one such check of the project."""
-        from clibd.dna_tokenizer import try_normalize
+        from clibd.dna_tokenizer import try_normalize  # here, not at the top: reading records needs no torch
         for part in modality.split("+"):
             if part == "image":
                 if not self.image:

@@ -36,7 +36,7 @@ class QueryOutcome:
 
 def _query_vectors(identifier: Identifier, records: Sequence[Record], modality: str) -> tuple[list[Record], np.ndarray]:
     if modality == "dna":
-        recs = [r for r in records if r.dna]
+        recs = [r for r in records if r.has("dna")]
         return recs, identifier.encode_dna([r.dna for r in recs])
     recs = [r for r in records if r.has("image")]
     vecs = identifier.encode_images([load_image(r.image) for r in recs]) if recs else \

@@ -1,7 +1,7 @@
 """ASGI middleware: per-route request counts and latency, and a readable JSON 500 for a bug.
 
 A plain ASGI class, not Starlette's `BaseHTTPMiddleware`: that one runs every request through a task group and
-memory streams of its own, which on a busy event loop cost more than the request's routing and parsing.
+memory streams of its own, a visible share of a busy event loop's time.
 """
 from __future__ import annotations
 
@@ -43,7 +43,6 @@ class Measure:
             log.exception("unexpected error %s on %s %s", incident, scope.get("method"), scope.get("path"))
             if started:  # the answer was under way: nothing readable can be sent any more
                 raise
-            status = 500
             body = JSONResponse({"detail": f"an unexpected error on our side (incident {incident}); it was logged"},
                                 status_code=500, media_type="application/problem+json")
             await send({"type": "http.response.start", "status": 500, "headers": body.raw_headers})
