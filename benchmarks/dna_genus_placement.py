@@ -27,12 +27,9 @@ from typing import Callable
 import edlib
 import numpy as np
 
-from benchmarks.dna_vs_vsearch import SETS, _sample, all_hits
+from benchmarks.dna_vs_vsearch import SETS, _sample, all_hits, split_set
 from benchmarks.machine import describe_machine, write_results
-from clibd.dna_tokenizer import try_normalize
-from clibd.readers import read_records
 from clibd.index.barcodes import DEFAULT_CANDIDATES, SHORT_OVERLAP, SHORT_OVERLAP_PENALTY, BarcodeIndex, Hit
-from clibd.training.partition import PartitionConfig, partition
 
 WINDOWS = (0.5, 1.0, 1.5, 2.0, 3.0)
 
@@ -110,12 +107,7 @@ RULES.update({"closest-codon12": _closest_by("codon12"), "closest-transversions"
 
 def run_set(name: str, max_queries: int, workers: int) -> dict:
     """Placement accuracy of every rule on the fit and test new-species queries of one set."""
-    records = [r for r in read_records(SETS[name]) if try_normalize(r.dna) and r.species and r.genus]
-    for r in records:
-        r.dna = try_normalize(r.dna)
-    by: dict = {}
-    for r in partition(records, PartitionConfig(seed=0, unseen_strategy="congeneric")):
-        by.setdefault(r.split, []).append(r)
+    by = split_set(SETS[name])
     refs = by.get("key_seen", [])
     index = BarcodeIndex.build([r.dna for r in refs])
     genera = {r.genus for r in refs}

@@ -80,16 +80,22 @@ def _sample(recs: list[Record], n: int) -> list[Record]:
     return [recs[i] for i in sorted(random.Random(0).sample(range(len(recs)), n))]
 
 
-def run_set(name: str, path: Path, workers: int, candidates: int, target: float, max_queries: int) -> dict:
-    """Both protocols on one record file."""
+def split_set(path: Path) -> dict[str, list[Record]]:
+    """The records of a file with a valid barcode, species and genus, by split of the congeneric CLIBD partition
+    (seed 0), barcodes normalized."""
     records = [r for r in read_records(path) if try_normalize(r.dna) and r.species and r.genus]
     for r in records:
         r.dna = try_normalize(r.dna)
-    parts = partition(records, PartitionConfig(seed=0, unseen_strategy="congeneric"))
-    by = {}
-    for r in parts:
+    by: dict[str, list[Record]] = {}
+    for r in partition(records, PartitionConfig(seed=0, unseen_strategy="congeneric")):
         by.setdefault(r.split, []).append(r)
-    out: dict = {"records": len(records), "splits": {k: len(v) for k, v in sorted(by.items())}}
+    return by
+
+
+def run_set(name: str, path: Path, workers: int, candidates: int, target: float, max_queries: int) -> dict:
+    """Both protocols on one record file."""
+    by = split_set(path)
+    out: dict = {"records": sum(map(len, by.values())), "splits": {k: len(v) for k, v in sorted(by.items())}}
 
     # Identification: all keys are references.
     refs = by.get("key_seen", []) + by.get("key_unseen", [])
