@@ -130,7 +130,8 @@ def render(out: dict) -> list[str]:
         test = next(iter(res["tests"].values()))["test"]
         lines += [f"## {name} ({res['references']} references; fit {fit['absent']} absent / {fit['present']} "
                   f"present; test {test['absent']} absent / {test['present']} present)", "",
-                  f"Spread test fitted: {res['spread_fitted'] or 'not adopted (no m/cap finds more without more false alarms)'}",
+                  "Spread test fitted: " + (str(res["spread_fitted"]) if res["spread_fitted"] else
+                                            "not adopted (no m/cap finds more without more false alarms)"),
                   "", "| test | fit: absent answered new | fit: false alarms | test: new + right genus | "
                   "test: false alarms |", "|---|---|---|---|---|"]
         for label, r in res["tests"].items():

@@ -129,6 +129,8 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
                     "ours": _pct(sum(ours[i].ranks[rank].label == qs[i].label(rank) for i in idx), len(idx)),
                     "vsearch": _pct(sum(vs[i][0] is not None and refs[vs[i][0]].label(rank) == qs[i].label(rank)
                                         for i in idx), len(idx))}
+            row[subset]["ours_confident_species_share"] = _pct(
+                sum(ours[i].status == "confident" for i in idx), len(idx))
             row[subset]["ours_confident_species_precision"] = _pct(
                 sum(ours[i].status == "confident" and ours[i].ranks["species"].label == qs[i].species for i in idx),
                 sum(ours[i].status == "confident" for i in idx))
@@ -185,7 +187,8 @@ def render(out: dict) -> str:
              f"{out['workers']} processes, vsearch on 2 threads.", "",
              "## Identification (top-1 %, ours / vsearch)", "",
              "| set | queries | refs | species all | species no dup. | genus all | genus no dup. | "
-             "queries/s ours / vsearch |", "|---|---|---|---|---|---|---|---|"]
+             "ours confident to species: share / right | queries/s ours / vsearch |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, res in out["sets"].items():
         ident = res["identification"]
         for part in ("seen", "unseen"):
@@ -196,6 +199,8 @@ def render(out: dict) -> str:
             lines.append(f"| {name} {part} | {r['all']['queries']} ({r['no_exact_duplicate']['queries']} no dup.) | "
                          f"{ident['n_refs']} | {cell('all', 'species')} | {cell('no_exact_duplicate', 'species')} | "
                          f"{cell('all', 'genus')} | {cell('no_exact_duplicate', 'genus')} | "
+                         f"{r['all'].get('ours_confident_species_share')} / "
+                         f"{r['all']['ours_confident_species_precision']} | "
                          f"{r['ours_qps']:.0f} / {r['vsearch_qps']:.0f} |")
     lines += ["", "## New species (references without the species, genus present)", "",
               "Novel + right genus, ours: claimed = new species with the genus confident and right; shown = new "

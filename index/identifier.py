@@ -244,7 +244,11 @@ def remarks(v: Verdict) -> str:
     if v.status == "confident":
         return f"confident to species ({v.ranks['species'].label})"
     if v.deepest:
-        return f"confident to {v.deepest} ({v.ranks[v.deepest].label}); deeper ranks uncertain{closest}"
+        below = RANKS[RANKS.index(v.deepest) + 1]
+        split = v.distribution.get(below, [])
+        between = ("; " + below + " uncertain between " + ", ".join(f"{label} ({share:.0%})" for label, share in split)
+                   if len(split) > 1 else "")
+        return f"confident to {v.deepest} ({v.ranks[v.deepest].label}); deeper ranks uncertain{closest}{between}"
     if any(c.label for c in v.ranks.values()):
         return f"uncertain at every rank{closest}"
     return "no reference matched (no reference barcode overlaps this one enough to compare)"

@@ -9,7 +9,11 @@ hit inside the order band nothing is confident; with no overlapping reference th
 Bands are fitted per reference set by `clibd calibrate` (`fit_bands`); until then BOLD's ID-engine bands
 (97 / 95 / 90 / 85 % for species / genus / family / order) apply to confident labels and 97% to new species,
 and the answer says so. The label at a rank is the best hit's (majority among hits tied at the best identity),
-as an alignment search reports it; the consensus decides only whether it is confident. A barcode below the
+as an alignment search reports it; the consensus decides only whether it is confident. Where references of
+two species are equally close at the best identity (species sharing a barcode), the species is not confident
+whatever the vote: the barcode cannot tell them apart, as BOLD's engine reports a match to several species. (At
+higher ranks a tie is two genera equally far from a new species, and the vote of the near hits stands.)
+A barcode below the
 species band whose genus is not confident is a new species of its deepest confident rank ("new species in
 family Y, genus uncertain"): its genus label is then the closest reference's, shown but not claimed.
 """
@@ -31,6 +35,8 @@ BOLD_BANDS = {"order": 85.0, "family": 90.0, "genus": 95.0, "species": 97.0}
 # than 95% identical, so BOLD's genus band says nothing about a new genus.
 DEFAULT_NOVEL = {"order": None, "family": None, "genus": None, "species": 97.0}
 MAX_FALSE_NOVEL = 0.05
+# the rank at which references of two labels equally close to the query leave it undecided
+SHARED_BARCODE_RANK = "species"
 # A novelty band fitted on fewer queries of either kind moves with a handful of specimens; the default stays.
 MIN_NOVEL_SUPPORT = 200
 
@@ -78,11 +84,13 @@ def barcode_verdict(hits: Sequence[Hit], bands: IdentityBands) -> Verdict:
         bar = bands.novel.get(rank) if rank else None
         return top is not None and bar is not None and top < bar
 
+    shared = len(rank_votes(hits, SHARED_BARCODE_RANK, 0.0)) > 1  # species equally close: undecided
     deepest = None
     for rank in RANKS:
         label, share = best[rank]
         bar = bands.confident.get(rank)
-        if label and bar is not None and top >= bar and share > bands.consensus and not absent(rank):
+        if (label and bar is not None and top >= bar and share > bands.consensus
+                and not (rank == SHARED_BARCODE_RANK and shared) and not absent(rank)):
             deepest = rank
     ranks: dict[str, RankCall] = {}
     if deepest is not None:
@@ -125,7 +133,8 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
     queries of each kind, else the default stays), calling at most `max_false_novel` of the present ones
     absent (the balanced cut within that) — and where a default band exists (97% at species), no more of
     them than that default does, finding within that as many absent ones as it can. Confidence at rank r is the
-    least best identity at which the consensus label is right with the target precision.
+    least best identity at which the consensus label is right with the target precision (species calls tied
+    between species at the best identity are never confident and do not count).
     """
     bands = IdentityBands(near=near, consensus=consensus)
     scored = [q for q in items if q.hits]
@@ -143,7 +152,9 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
             bands.novel[rank] = novel
         passing = [q for q in scored if bands.novel[rank] is None or q.hits[0].identity >= bands.novel[rank]]
         calls = [(q, calls_of[id(q)][rank]) for q in passing]
-        calls = [(q, (c.label, c.score)) for q, c in calls if c.label and c.score > consensus]
+        calls = [(q, (c.label, c.score)) for q, c in calls
+                 if c.label and c.score > consensus
+                 and not (rank == SHARED_BARCODE_RANK and len(rank_votes(q.hits, rank, 0.0)) > 1)]
         conf = precision_threshold([q.hits[0].identity for q, _ in calls],
                                    [label == q.truth.label(rank) for q, (label, _) in calls], target)
         if conf is not None:

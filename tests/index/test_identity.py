@@ -3,6 +3,7 @@ import random
 
 
 from clibd.index.barcodes import Hit
+from clibd.index.identifier import remarks
 from clibd.index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
 from clibd.index.snapshot import KeyRecord
 
@@ -39,6 +40,30 @@ def test_two_species_equally_close_are_not_confident_at_species():
             _hit("Musca domestica", 98.9)]
     v = barcode_verdict(hits, IdentityBands())
     assert v.status == "uncertain" and v.deepest == "genus" and v.ranks["species"].score == 0.5
+
+
+def test_a_barcode_two_species_share_is_not_confident_at_species_whatever_the_majority():
+    hits = [_hit("Osmia pumila", 100.0)] * 5 + [_hit("Osmia albiventris", 100.0)] * 3
+    v = barcode_verdict(hits, IdentityBands())
+    assert v.ranks["species"].label == "Osmia pumila" and v.ranks["species"].score > 0.5  # shown, the majority
+    assert not v.ranks["species"].confident and v.deepest == "genus" and v.status == "uncertain"
+    assert [label for label, _ in v.distribution["species"]] == ["Osmia pumila", "Osmia albiventris"]
+    assert remarks(v).endswith("species uncertain between Osmia pumila (62%), Osmia albiventris (38%)")
+    one_closer = [_hit("Osmia pumila", 100.0)] * 5 + [_hit("Osmia albiventris", 99.8)] * 3
+    assert barcode_verdict(one_closer, IdentityBands()).status == "confident"  # a base apart: the vote decides
+
+
+def test_shared_barcodes_do_not_lower_the_fitted_species_band():
+    rng = random.Random(2)
+    items = [BarcodeOutcome([_hit("Musca domestica", rng.uniform(98.5, 100))], _hit("Musca domestica", 0).record,
+                            {r: True for r in ("order", "family", "genus", "species")}) for _ in range(200)]
+    shared = [_hit("Musca autumnalis", 100.0)] * 2 + [_hit("Musca domestica", 100.0)]
+    items += [BarcodeOutcome(shared, _hit("Musca domestica", 0).record,  # the majority is wrong every time
+                             {r: True for r in ("order", "family", "genus", "species")}) for _ in range(40)]
+    bands = fit_bands(items, 0.95)
+    # the 40 wrong majorities are never confident, so they do not count; counted, no band would reach 95% and
+    # the species band would stay BOLD's default
+    assert bands.source["species"].startswith("fitted") and 98.4 < bands.confident["species"] < 98.6
 
 
 def test_a_barcode_with_no_close_reference_is_confident_at_no_rank():
