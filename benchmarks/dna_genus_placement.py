@@ -12,25 +12,24 @@ queries of val_unseen (fit) and test_unseen (test) species whose genus is refere
   third, where most substitutions between species are synonymous and saturate first, is the phase of the
   query's columns with the most mismatches over all its hits), same short-overlap rule as the service;
 - `closest-transversions`: the same with identity counting transitions (A<->G, C<->T) as matches;
-- `plausible-N`: the closest genus unless the query is implausibly far for it — its best identity there more
-  than 2 standard deviations below how close that genus' own species come to each other — while another genus
-  within 3 points of the best is within 1 standard deviation of its own; then the closest such genus. A genus'
-  spread: for up to N reference keys of it (seeded sample), the best identity to a key of another species of
-  it among the key's 64 k-mer candidates; mean and deviation shrunk toward all genera's (weight n / (n + 5)),
-  deviation at least 1 point. The table below each set says how many queries it moved and of how many species.
+- `plausible-N`: the service's placement (`index.placement`, N = 200 as `clibd calibrate` fits it): the closest
+  genus unless the query is implausibly far for it — its best identity there more than 2 standard deviations
+  below how close that genus' own species come to each other — while another genus within 3 points of the best
+  is within 1 standard deviation of its own; then the closest such genus. A genus' spread: for up to N
+  reference keys of it (seeded sample), the best identity to a key of another species of it among the key's 64
+  k-mer candidates; mean and deviation shrunk toward all genera's (weight n / (n + 5)), deviation at least 1
+  point. The table below each set says how many queries it moved and of how many species.
 A rule worth adopting must win on the fit queries (where it would be chosen) and on the test queries alike.
 Writes benchmarks/results/dna_genus_placement.{json,md}.
 """
 from __future__ import annotations
 
 import argparse
-import math
-import random
 import re
 import shlex
 import sys
-from collections import Counter, defaultdict
-from typing import Callable
+from collections import Counter
+from typing import Callable, Optional
 
 import edlib
 import numpy as np
@@ -38,6 +37,7 @@ import numpy as np
 from benchmarks.dna_vs_vsearch import SETS, _sample, all_hits, split_set
 from benchmarks.machine import describe_machine, write_results
 from clibd.index.barcodes import DEFAULT_CANDIDATES, SHORT_OVERLAP, SHORT_OVERLAP_PENALTY, BarcodeIndex, Hit
+from clibd.index.placement import PER_GENUS, SPREAD_CANDIDATES, GenusSpread, fit_spread, spread_sample
 
 WINDOWS = (0.5, 1.0, 1.5, 2.0, 3.0)
 
@@ -113,47 +113,13 @@ RULES.update({f"species-{w:g}": _by_species(w) for w in WINDOWS})
 RULES.update({"closest-codon12": _closest_by("codon12"), "closest-transversions": _closest_by("transversions")})
 
 
-PLAUSIBLE_SAMPLES = (20, 50, 0)  # keys per genus for its spread (0: all)
-SHRINK, MIN_SD, FAR, NEAR_ENOUGH, WINDOW = 5.0, 1.0, -2.0, -1.0, 3.0
+PLAUSIBLE_SAMPLES = (20, 50, PER_GENUS)  # keys per genus for its spread
 
 
-def genus_spread(refs: list, ref_hits: list[list[Hit]], per_genus: int) -> tuple[dict[str, tuple[float, float]],
-                                                                                     tuple[float, float]]:
-    """Per genus (mean, sd) of its keys' best identity to another of its species, shrunk; and all genera's."""
-    keys_of: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(refs):
-        keys_of[r.genus].append(i)
-    best: dict[str, list[float]] = {}
-    for genus, idx in keys_of.items():
-        if per_genus and len(idx) > per_genus:
-            idx = sorted(random.Random(0).sample(idx, per_genus))
-        vals = [max(c) for c in ([h.identity for h in ref_hits[i] if h.record.genus == genus
-                                  and h.record.species != refs[i].species] for i in idx) if c]
-        if vals:
-            best[genus] = vals
-    pooled = [v for vals in best.values() for v in vals]
-    mean, sd = (float(np.mean(pooled)), float(np.std(pooled))) if pooled else (90.0, 3.0)
-    out = {}
-    for genus, vals in best.items():
-        w = len(vals) / (len(vals) + SHRINK)
-        g_sd = float(np.std(vals)) if len(vals) > 1 else sd
-        out[genus] = (w * float(np.mean(vals)) + (1 - w) * mean,
-                      max(MIN_SD, math.sqrt(w * g_sd ** 2 + (1 - w) * sd ** 2)))
-    return out, (mean, max(MIN_SD, sd))
-
-
-def _plausible(spread: dict[str, tuple[float, float]], prior: tuple[float, float]) -> Callable[[str, list[Hit]], str]:
+def _plausible(spread: Optional[GenusSpread]) -> Callable[[str, list[Hit]], str]:
     def place(query: str, hits: list[Hit]) -> str:
-        nearest: dict[str, float] = {}
-        for h in hits:
-            if h.identity >= hits[0].identity - WINDOW:
-                nearest.setdefault(h.record.genus, h.identity)
-        z = {g: (b - spread.get(g, prior)[0]) / spread.get(g, prior)[1] for g, b in nearest.items()}
-        closest = hits[0].record.genus
-        if z[closest] >= FAR:
-            return closest
-        fits = [g for g in nearest if z[g] >= NEAR_ENOUGH]
-        return max(fits, key=lambda g: nearest[g]) if fits else closest
+        placed = spread.place(hits) if spread is not None else None
+        return (placed or hits[0]).record.genus
     return place
 
 
@@ -164,11 +130,12 @@ def run_set(name: str, max_queries: int, workers: int) -> dict:
     index = BarcodeIndex.build([r.dna for r in refs])
     genera = {r.genus for r in refs}
     out: dict = {"references": len(refs), "moved": {}}
-    ref_hits = all_hits(index, refs, [r.dna for r in refs], workers, 64)
+    ref_hits = all_hits(index, refs, [r.dna for r in refs], workers, SPREAD_CANDIDATES)
     rules = dict(RULES)
     family_of = {r.genus: r.family for r in refs}
     for n in PLAUSIBLE_SAMPLES:
-        rules[f"plausible-{n or 'all'}"] = _plausible(*genus_spread(refs, ref_hits, n))
+        sample = spread_sample(refs, n)
+        rules[f"plausible-{n}"] = _plausible(fit_spread(refs, sample, [ref_hits[i] for i in sample]))
     for part, split in (("fit", "val_unseen"), ("test", "test_unseen")):
         qs = [q for q in _sample(by.get(split, []), max_queries) if q.genus in genera]
         hits = all_hits(index, refs, [q.dna for q in qs], workers, DEFAULT_CANDIDATES)

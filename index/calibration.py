@@ -13,13 +13,16 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from clibd.dna_tokenizer import try_normalize
 from clibd.preprocess import load_image
 from clibd.records import Record
 from clibd.taxonomy import RANKS
 from clibd.fitting import precision_threshold, youden_threshold
 from clibd.index.identifier import Identifier
 from clibd.index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
+from clibd.index.placement import SPREAD_CANDIDATES, GenusSpread, fit_spread, spread_sample
 from clibd.index.searcher import Neighbor
 from clibd.index.thresholds import Thresholds
 from clibd.index.verdict import ModalityThresholds, Verdict, fuse, is_absent, modality_verdict
@@ -65,6 +68,15 @@ def barcode_outcomes(identifier: Identifier, items: list[QueryOutcome]) -> list[
     """The alignment hits of barcode queries (k-mer candidates united with their embedding neighbours)."""
     return [BarcodeOutcome(identifier.searcher.barcode_hits(q.record.dna, identifier.candidates, q.neighbors),
                            q.record, q.present) for q in items]
+
+
+def reference_spread(identifier: Identifier, progress: bool = True) -> Optional[GenusSpread]:
+    """How far each referenced genus' species sit apart (`index.placement`), from the snapshot's DNA keys."""
+    keys = [k for k in identifier.searcher.snapshot.records.get("dna", []) if k.has("dna")]
+    sample = spread_sample(keys)
+    hits = [identifier.searcher.barcode_hits(try_normalize(keys[i].dna), SPREAD_CANDIDATES)
+            for i in tqdm(sample, desc="genus spread", unit="key", disable=not progress)]
+    return fit_spread(keys, sample, hits)
 
 
 def fit_modality(items: list[QueryOutcome], target: float) -> ModalityThresholds:
@@ -156,6 +168,7 @@ def calibrate(identifier: Identifier, fit_records: Sequence[Record], target_prec
         counts[modality] = {"queries": len(items), "species_absent": sum(not q.present["species"] for q in items)}
         if modality == "dna":
             bands = fit_bands(barcode_outcomes(identifier, items), target_precision)
+            bands.placement = reference_spread(identifier)
         else:
             by_modality[modality] = fit_modality(items, target_precision)
     if not counts:

@@ -67,9 +67,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     thresholds.fitted_on["report"] = evaluate_split(identifier, thresholds, held, args.top_k) if held else {}
     thresholds.fitted_on["report_splits"] = args.report_splits
     path = thresholds.save(args.index_root)
+    bands = dataclasses.asdict(thresholds.barcode) if thresholds.barcode else None
+    if bands and bands.get("placement"):  # per-genus figures are in the file; say how many
+        bands["placement"] = {"genera": len(bands["placement"]["by_genus"]), "all_genera": bands["placement"]["prior"]}
     print(json.dumps({"thresholds": {m: {"confident": t.confident, "novel": t.novel}
                                      for m, t in thresholds.by_modality.items()},
-                      "barcode_bands": dataclasses.asdict(thresholds.barcode) if thresholds.barcode else None,
+                      "barcode_bands": bands,
                       "report": thresholds.fitted_on["report"]}, indent=2))
     print(f"thresholds written to {path}")
     return 0

@@ -183,7 +183,8 @@ def _hit_json(h: Hit) -> dict:
 
 def _thresholds_json(t: Optional[Thresholds], bands: IdentityBands) -> dict:
     out: dict = {"barcode_bands": {"confident": bands.confident, "novel": bands.novel, "near": bands.near,
-                                   "consensus": bands.consensus, "source": bands.source}}
+                                   "consensus": bands.consensus, "source": bands.source,
+                                   "placement_genera": len(bands.placement.by_genus) if bands.placement else 0}}
     if t is not None:
         out["target_precision"] = t.target_precision
         out.update({m: {"confident": mt.confident, "novel": mt.novel} for m, mt in t.by_modality.items()})
@@ -238,7 +239,7 @@ def remarks(v: Verdict) -> str:
     closest = "" if v.top_identity is None else f" (closest reference barcode: {v.top_identity:.1f}% identity)"
     if v.status == "novel" and v.deepest:
         between = RANKS[RANKS.index(v.deepest) + 1:RANKS.index(v.novel_at_rank)]
-        unsure = "".join(f"; {r} uncertain (closest: {v.ranks[r].label})" for r in between if v.ranks[r].label)
+        unsure = "".join(f"; {r} uncertain (most likely {v.ranks[r].label})" for r in between if v.ranks[r].label)
         return (f"likely a new {v.novel_at_rank} of {v.deepest} {v.ranks[v.deepest].label}: no reference "
                 f"{v.novel_at_rank} is close enough{closest}{unsure}")
     if v.status == "confident":

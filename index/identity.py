@@ -13,9 +13,11 @@ as an alignment search reports it; the consensus decides only whether it is conf
 two species are equally close at the best identity (species sharing a barcode), the species is not confident
 whatever the vote: the barcode cannot tell them apart, as BOLD's engine reports a match to several species. (At
 higher ranks a tie is two genera equally far from a new species, and the vote of the near hits stands.)
-A barcode below the
-species band whose genus is not confident is a new species of its deepest confident rank ("new species in
-family Y, genus uncertain"): its genus label is then the closest reference's, shown but not claimed.
+A barcode below the species band whose genus is not confident is a new species of its deepest confident rank
+("new species in family Y, genus uncertain"): its genus label is then the closest reference's, shown but not
+claimed. Where the calibration fitted how far each genus' species sit apart (`index.placement`), a new species
+whose closest genus cannot hold it is shown in the genus that can (with that genus' lineage and closest
+species), never claimed there.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import numpy as np
 
 from clibd.taxonomy import RANKS
 from clibd.index.barcodes import Hit
+from clibd.index.placement import GenusSpread
 from clibd.fitting import capped_separator, precision_threshold
 from clibd.index.verdict import RankCall, Verdict, status_of
 
@@ -52,6 +55,11 @@ class IdentityBands:
     near: float = 0.5
     consensus: float = 0.5
     source: dict[str, str] = field(default_factory=lambda: {r: "bold-default" for r in RANKS})
+    placement: Optional[GenusSpread] = None  # where a new species goes when its closest genus cannot hold it
+
+    def __post_init__(self) -> None:
+        if isinstance(self.placement, dict):  # read back from calibration.json
+            self.placement = GenusSpread(**self.placement)
 
 
 def rank_votes(hits: Sequence[Hit], rank: str, near: float) -> list[tuple[str, float]]:
@@ -84,13 +92,22 @@ def barcode_verdict(hits: Sequence[Hit], bands: IdentityBands) -> Verdict:
         bar = bands.novel.get(rank) if rank else None
         return top is not None and bar is not None and top < bar
 
+    moved: set[str] = set()  # ranks whose label a new species' placement changed: shown, not claimed
+    placed = bands.placement.place(hits) if bands.placement is not None and absent("species") else None
+    if placed is not None:
+        for rank in RANKS:  # the placed genus' lineage, and its closest species shown for it
+            label = placed.record.label(rank)
+            if label and label != best[rank][0]:
+                best[rank] = (label, dict(votes[rank]).get(label, 0.0))
+                moved.add(rank)
+
     shared = len(rank_votes(hits, SHARED_BARCODE_RANK, 0.0)) > 1  # species equally close: undecided
     deepest = None
     for rank in RANKS:
         label, share = best[rank]
         bar = bands.confident.get(rank)
         if (label and bar is not None and top >= bar and share > bands.consensus
-                and not (rank == SHARED_BARCODE_RANK and shared) and not absent(rank)):
+                and not (rank == SHARED_BARCODE_RANK and shared) and rank not in moved and not absent(rank)):
             deepest = rank
     ranks: dict[str, RankCall] = {}
     if deepest is not None:
