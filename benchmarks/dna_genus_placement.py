@@ -24,9 +24,7 @@ Writes benchmarks/results/dna_genus_placement.{json,md}.
 """
 from __future__ import annotations
 
-import argparse
 import re
-import shlex
 import sys
 from collections import Counter
 from typing import Callable, Optional
@@ -34,8 +32,7 @@ from typing import Callable, Optional
 import edlib
 import numpy as np
 
-from benchmarks.dna_vs_vsearch import SETS, _sample, all_hits, split_set
-from benchmarks.machine import describe_machine, write_results
+from benchmarks.dna_vs_vsearch import SETS, _sample, all_hits, bold_sets_main, split_set
 from clibd.index.barcodes import DEFAULT_CANDIDATES, SHORT_OVERLAP, SHORT_OVERLAP_PENALTY, BarcodeIndex, Hit
 from clibd.index.placement import PER_GENUS, SPREAD_CANDIDATES, GenusSpread, fit_spread, spread_sample
 
@@ -176,20 +173,7 @@ def render(out: dict) -> str:
 
 def main() -> int:
     """Run the chosen sets and write the tables."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default=",".join(SETS), help="comma list of: " + ", ".join(SETS))
-    ap.add_argument("--max-queries", type=int, default=3000)
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args()
-    out = {"command": "python -m benchmarks.dna_genus_placement " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-           "machine": describe_machine(), "sets": {}}
-    for name in args.sets.split(","):
-        if not SETS[name].exists():
-            print(f"missing data for {name}", file=sys.stderr)
-            return 2
-        out["sets"][name] = run_set(name, args.max_queries, args.workers)
-    write_results("dna_genus_placement", out, render(out).splitlines())
-    return 0
+    return bold_sets_main("dna_genus_placement", __doc__, run_set, lambda out: render(out).splitlines())
 
 
 if __name__ == "__main__":

@@ -17,16 +17,13 @@ Writes benchmarks/results/dna_novelty.{json,md}.
 """
 from __future__ import annotations
 
-import argparse
-import shlex
 import sys
 from functools import lru_cache
 from typing import Callable, Optional
 
 import numpy as np
 
-from benchmarks.dna_vs_vsearch import SETS, _sample, all_hits, split_set
-from benchmarks.machine import describe_machine, write_results
+from benchmarks.dna_vs_vsearch import SETS, _sample, all_hits, bold_sets_main, split_set
 from clibd.index.alignment import align
 from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit
 
@@ -145,20 +142,7 @@ def render(out: dict) -> list[str]:
 
 def main() -> int:
     """Run the chosen sets and write the tables."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default=",".join(SETS), help="comma list of: " + ", ".join(SETS))
-    ap.add_argument("--max-queries", type=int, default=3000)
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args()
-    out = {"command": "python -m benchmarks.dna_novelty " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-           "machine": describe_machine(), "sets": {}}
-    for name in args.sets.split(","):
-        if not SETS[name].exists():
-            print(f"missing data for {name}", file=sys.stderr)
-            return 2
-        out["sets"][name] = run_set(name, args.max_queries, args.workers)
-    write_results("dna_novelty", out, render(out))
-    return 0
+    return bold_sets_main("dna_novelty", __doc__, run_set, render)
 
 
 if __name__ == "__main__":

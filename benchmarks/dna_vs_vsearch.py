@@ -25,9 +25,9 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
-from benchmarks.machine import describe_machine
+from benchmarks.machine import describe_machine, write_results
 from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
 from clibd.records import Record
@@ -194,6 +194,26 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
                 "ours_bold_bands": _pct(sum(bold[i].status == "novel" for i in range(n_p)), n_p),
                 "rule_97": _pct(sum(rule(i)[0] for i in range(n_p)), n_p)}}
     return out
+
+
+def bold_sets_main(name: str, doc: str, run_set: Callable[[str, int, int], dict],
+                   render: Callable[[dict], list[str]]) -> int:
+    """The command line of a benchmark over the BOLD sets: run `run_set(set, max_queries, workers)` on each
+    chosen set and write `results/<name>.{json,md}`."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", default=",".join(SETS), help="comma list of: " + ", ".join(SETS))
+    ap.add_argument("--max-queries", type=int, default=3000)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    out = {"command": f"python -m benchmarks.{name} " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+           "machine": describe_machine(), "sets": {}}
+    for set_name in args.sets.split(","):
+        if not SETS[set_name].exists():
+            print(f"missing data for {set_name}", file=sys.stderr)
+            return 2
+        out["sets"][set_name] = run_set(set_name, args.max_queries, args.workers)
+    write_results(name, out, render(out))
+    return 0
 
 
 def render(out: dict) -> str:
