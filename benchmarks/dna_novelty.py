@@ -71,7 +71,7 @@ def below(threshold: float) -> Callable[[list[Hit]], bool]:
 
 
 def _counts(test: Callable, group: dict) -> dict:
-    absent = [(q, h) for q, h in zip(group["absent"], group["absent_hits"])]
+    absent = list(zip(group["absent"], group["absent_hits"]))
     present = group["present_hits"]
     return {"absent": len(absent), "present": len(present),
             "absent_new": sum(test(h) for _, h in absent),

@@ -68,8 +68,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     thresholds.fitted_on["report_splits"] = args.report_splits
     path = thresholds.save(args.index_root)
     bands = dataclasses.asdict(thresholds.barcode) if thresholds.barcode else None
-    if bands and bands.get("placement"):  # per-genus figures are in the file; say how many
-        bands["placement"] = {"genera": len(bands["placement"]["by_genus"]), "all_genera": bands["placement"]["prior"]}
+    if bands:  # per-genus spreads are in the file; say for how many genera, as answers' provenance does
+        placement = bands.pop("placement")
+        bands["placement_genera"] = len(placement["by_genus"]) if placement else 0
     print(json.dumps({"thresholds": {m: {"confident": t.confident, "novel": t.novel}
                                      for m, t in thresholds.by_modality.items()},
                       "barcode_bands": bands,

@@ -82,11 +82,12 @@ def barcode_verdict(hits: Sequence[Hit], bands: IdentityBands) -> Verdict:
     top = hits[0].identity if hits else None
     similarity = next((h.similarity for h in hits if h.similarity is not None), None)
     votes = {rank: rank_votes(hits, rank, bands.near) for rank in RANKS}
-    best = {}
+    best, tied_labels = {}, {}
     for rank in RANKS:
         tied = rank_votes(hits, rank, 0.0)  # the labels of the hits at the best identity
         label = tied[0][0] if tied else None
         best[rank] = (label, dict(votes[rank]).get(label, 0.0))
+        tied_labels[rank] = len(tied)
 
     def absent(rank: Optional[str]) -> bool:
         bar = bands.novel.get(rank) if rank else None
@@ -101,13 +102,13 @@ def barcode_verdict(hits: Sequence[Hit], bands: IdentityBands) -> Verdict:
                 best[rank] = (label, dict(votes[rank]).get(label, 0.0))
                 moved.add(rank)
 
-    shared = len(rank_votes(hits, SHARED_BARCODE_RANK, 0.0)) > 1  # species equally close: undecided
     deepest = None
     for rank in RANKS:
         label, share = best[rank]
         bar = bands.confident.get(rank)
         if (label and bar is not None and top >= bar and share > bands.consensus
-                and not (rank == SHARED_BARCODE_RANK and shared) and rank not in moved and not absent(rank)):
+                and not (rank == SHARED_BARCODE_RANK and tied_labels[rank] > 1) and rank not in moved
+                and not absent(rank)):
             deepest = rank
     ranks: dict[str, RankCall] = {}
     if deepest is not None:

@@ -45,14 +45,12 @@ class GenusSpread:
 
     def place(self, hits: Sequence) -> Optional[object]:
         """The best hit of the genus a new species belongs to, when that is not its closest hit's genus."""
-        if not hits or not hits[0].record.genus:
+        if not hits or not hits[0].record.genus or self._z(hits[0].record.genus, hits[0].identity) >= FAR:
             return None
         nearest: dict[str, object] = {}
         for h in hits:
             if h.identity >= hits[0].identity - WINDOW and h.record.genus:
                 nearest.setdefault(h.record.genus, h)
-        if self._z(hits[0].record.genus, hits[0].identity) >= FAR:
-            return None
         fits = [h for g, h in nearest.items() if self._z(g, h.identity) >= NEAR_ENOUGH]
         return max(fits, key=lambda h: h.identity) if fits else None
 
