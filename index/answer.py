@@ -47,6 +47,8 @@ class ModalityAnswer(BaseModel):
     novel_at_rank: Optional[str]
     top_similarity: Optional[float]
     top_identity: Optional[float] = Field(None, description="best percent identity of an aligned reference barcode")
+    strand: Optional[Literal["plus", "minus"]] = Field(
+        None, description="for a barcode: searched as given (plus) or as its reverse complement (minus)")
     ranks: dict[str, RankScore]
 
 

@@ -22,6 +22,7 @@ from clibd.index.update import add_records
 from clibd.index.verdict import Verdict, fuse, modality_verdict
 
 log = logging.getLogger(__name__)
+REVERSED_NOTE = "the barcode was searched as its reverse complement (it shares more k-mers with the references that way)"
 
 
 @dataclass
@@ -72,6 +73,10 @@ class Identifier:
         """Serve the snapshot `CURRENT` names now (after a compaction elsewhere), dropping the delta."""
         self.searcher = Searcher.open(self.index_root, self.checkpoint_hash)
 
+    def orient(self, dna: str) -> tuple[str, bool]:
+        """A normalised barcode on the strand the references are on, and whether it was reverse-complemented."""
+        return self.searcher.orient_barcode(dna)
+
     def encode_dna(self, sequences: Sequence[str]) -> np.ndarray:
         """Embeddings of normalised barcodes (the embedder runs one forward pass at a time)."""
         return self.embedder.encode_dna(list(sequences))
@@ -103,8 +108,9 @@ class Identifier:
         return self.thresholds.barcode if self.thresholds and self.thresholds.barcode else IdentityBands()
 
     def answer(self, vectors: dict[str, np.ndarray], dna: Optional[str], top_k: int,
-               restrict_to: Optional[str] = None) -> Answer:
-        """The full answer for one specimen from its query vectors (one per query modality) and its barcode."""
+               restrict_to: Optional[str] = None, reversed_dna: bool = False) -> Answer:
+        """The full answer for one specimen from its query vectors (one per query modality) and its barcode
+        (`reversed_dna`: the barcode searched is the reverse complement of the one given)."""
         verdicts: dict[str, Verdict] = {}
         shown: list[dict] = []
         searcher = self.searcher  # one snapshot for the whole answer, even if a newer one is swapped in meanwhile
@@ -128,11 +134,14 @@ class Identifier:
                 seen.add((item["reference_id"], item["modality"]))
                 neighbors_out.append(item)
         identification = darwin_core(fused, neighbors_out)
-        note = photo_limit(verdicts, fused, self.thresholds)
-        if note:
-            identification["identificationRemarks"] += f"; {note}"
+        for note in (photo_limit(verdicts, fused, self.thresholds), REVERSED_NOTE if reversed_dna else None):
+            if note:
+                identification["identificationRemarks"] += f"; {note}"
+        per_modality = {m: verdict_json(v) for m, v in verdicts.items()}
+        if "dna" in per_modality:
+            per_modality["dna"]["strand"] = "minus" if reversed_dna else "plus"
         return Answer.model_validate({"identification": identification, "ranks": ranks_json(fused),
-                "per_modality": {m: verdict_json(v) for m, v in verdicts.items()},
+                "per_modality": per_modality,
                 "decided_by": fused.decided_by, "neighbors": neighbors_out, "provenance": self.provenance(searcher)})
 
     def identify(self, specimens: Sequence[Specimen], top_k: int, restrict_to: Optional[str] = None) -> list[Answer]:
@@ -140,7 +149,8 @@ class Identifier:
         images = [img for s in specimens for img in s.images]
         image_vecs = self.encode_images(images) if images else np.zeros((0, self.embedder.embed_dim), np.float32)
         dna_rows = [i for i, s in enumerate(specimens) if s.dna]
-        dna_vecs = self.encode_dna([specimens[i].dna for i in dna_rows]) if dna_rows else None
+        strands = {i: self.orient(specimens[i].dna) for i in dna_rows}
+        dna_vecs = self.encode_dna([strands[i][0] for i in dna_rows]) if dna_rows else None
         dna_of = {i: dna_vecs[j] for j, i in enumerate(dna_rows)}
         out, cursor = [], 0
         for i, s in enumerate(specimens):
@@ -148,9 +158,10 @@ class Identifier:
             if s.images:
                 vectors["image"] = mean_direction(image_vecs[cursor:cursor + len(s.images)])
                 cursor += len(s.images)
-            if s.dna:
+            dna, reversed_ = strands.get(i, (None, False))
+            if dna:
                 vectors["dna"] = dna_of[i]
-            out.append(self.answer(vectors, s.dna, top_k, restrict_to))
+            out.append(self.answer(vectors, dna, top_k, restrict_to, reversed_))
         return out
 
     def provenance(self, searcher: Optional[Searcher] = None) -> dict:

@@ -23,7 +23,7 @@ from clibd.taxonomy import RANKS
 from clibd.index.answer import Answer
 
 COLUMNS = ["id", "status", "taxonRank", "scientificName", *RANKS, "novel_at_rank", "top_species", "top_identity",
-           "bin", "identificationRemarks", "error"]
+           "strand", "bin", "identificationRemarks", "error"]
 DWC_IDENTIFICATION = ["scientificName", "taxonRank", "order", "family", "genus", "specificEpithet",
                       "identificationQualifier", "identificationRemarks"]
 DWC_COLUMNS = ["occurrenceID", *DWC_IDENTIFICATION, "identifiedBy"]
@@ -42,6 +42,12 @@ def output_kind(path: str | Path) -> str:
     raise ValueError(f"{path}: unknown output type; name it with one of {', '.join(SUFFIXES)}")
 
 
+def barcode_strand(answer: Answer) -> str:
+    """plus / minus: the barcode was searched as given / as its reverse complement; empty without a barcode."""
+    dna = answer.per_modality.get("dna")
+    return (dna.strand or "") if dna else ""
+
+
 def answer_row(specimen_id: str, answer: Optional[Answer], error: Optional[str]) -> dict:
     """One answer as a flat row of COLUMNS (names empty where not confident)."""
     row = {c: "" for c in COLUMNS}
@@ -54,6 +60,7 @@ def answer_row(specimen_id: str, answer: Optional[Answer], error: Optional[str])
         row["top_species"] = answer.ranks["species"].label or ""
         dna = answer.per_modality.get("dna")
         row["top_identity"] = "" if dna is None or dna.top_identity is None else dna.top_identity
+        row["strand"] = barcode_strand(answer)
     return row
 
 

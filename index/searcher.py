@@ -16,6 +16,7 @@ from clibd.dna_tokenizer import try_normalize
 from clibd.taxonomy import RANKS
 from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit, candidate_pool, widened_hits
 from clibd.index.factory import build_index, gpu_available, search_params, to_gpu
+from clibd.index.orientation import orient
 from clibd.index.snapshot import KeyRecord, Snapshot, load_snapshot, write_snapshot
 
 
@@ -251,6 +252,22 @@ class Searcher:
                     pool.append((n.record, dna, n.similarity))
             return pool
         return widened_hits(sequence, pool_of, candidates)
+
+    def orient_barcode(self, sequence: str) -> tuple[str, bool]:
+        """A normalised barcode on the strand to search, and whether that is its reverse complement
+        (`index.orientation`: by its reading frames, else by the k-mers it shares with the DNA keys)."""
+        with self._lock:
+            snapshot, delta = self.snapshot, self._delta.get("dna")
+        indexes = [snapshot.barcodes, self._delta_index(delta) if delta is not None else None]
+
+        def shared(s: str) -> int:
+            best = 0
+            for barcodes in indexes:
+                if barcodes is not None:
+                    counts = barcodes.kmers.search(s, 1)[1]
+                    best = max(best, int(counts[0])) if len(counts) else best
+            return best
+        return orient(sequence, shared)
 
     def _delta_index(self, delta: _Delta) -> Optional[BarcodeIndex]:
         """The k-mer index of the delta's DNA keys, rebuilt when keys were added since the last one."""

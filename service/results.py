@@ -7,12 +7,12 @@ from typing import Iterable
 
 from clibd.taxonomy import RANKS
 from clibd.index.answer import Answer
-from clibd.index.identify_files import dwc_identification
+from clibd.index.identify_files import barcode_strand, dwc_identification
 from clibd.service.models import JobItem
 
 FLAT_COLUMNS = ["specimen_id", "status", "error", "identification_status", "taxon_rank", "scientific_name",
                 *RANKS, "novel_at_rank", "bin", *[f"{r}_score" for r in RANKS], "decided_by",
-                "top_reference_id", "top_similarity", "top_percent_identity"]
+                "top_reference_id", "top_similarity", "top_percent_identity", "barcode_strand"]
 DWC_COLUMNS = ["occurrenceID", "basisOfRecord", "scientificName", "taxonRank", "order", "family", "genus",
                "specificEpithet", "identificationQualifier", "identificationRemarks", "identifiedBy",
                "identificationReferences", "associatedSequences"]
@@ -36,7 +36,8 @@ def flat_row(item: JobItem) -> dict:
                    bin=ident.bin or "", decided_by="+".join(res.decided_by),
                    top_reference_id=top.reference_id if top else "",
                    top_similarity="" if top is None or top.similarity is None else top.similarity,
-                   top_percent_identity="" if top is None or top.percent_identity is None else top.percent_identity)
+                   top_percent_identity="" if top is None or top.percent_identity is None else top.percent_identity,
+                   barcode_strand=barcode_strand(res))
         for rank in RANKS:
             row[rank] = getattr(ident, rank) or ""
             row[f"{rank}_score"] = res.ranks[rank].score

@@ -75,3 +75,16 @@ def test_a_barcode_file_sent_as_the_barcode_field_is_read(client, service_assets
     r = client.post("/v1/identify", files={"barcode": ("specimen.fasta", f">s1\n{dna}\n", "text/plain")})
     assert r.status_code == 200, r.text
     assert r.json()["neighbors"][0]["reference_id"] == text["neighbors"][0]["reference_id"]
+
+
+def test_a_barcode_given_as_its_reverse_complement_gets_the_forward_answer(client, service_assets):
+    from clibd.index.orientation import reverse_complement
+    rec = _key_record(service_assets)
+    forward = client.post("/v1/identify", data={"barcode": rec.dna, "top_k": "3"}).json()
+    reverse = client.post("/v1/identify", data={"barcode": reverse_complement(rec.dna), "top_k": "3"}).json()
+    assert forward["per_modality"]["dna"]["strand"] == "plus"
+    assert reverse["per_modality"]["dna"]["strand"] == "minus"
+    assert "reverse complement" in reverse["identification"]["identificationRemarks"]
+    assert reverse["identification"] == {**forward["identification"], "identificationRemarks":
+                                         reverse["identification"]["identificationRemarks"]}
+    assert [n["reference_id"] for n in reverse["neighbors"]] == [n["reference_id"] for n in forward["neighbors"]]

@@ -70,11 +70,12 @@ async def identify(
                             + (f" among the modalities {sorted(use)}" if modalities else ""))
     if restrict_to is not None and not identifier.searcher.has_taxon(restrict_to):
         raise HTTPException(422, f"restrict_to: no reference key carries the taxon {restrict_to!r}")
-    vectors = {}
+    vectors, reversed_dna = {}, False
     if pics:
         vectors["image"] = mean_direction(await state.image_batcher.submit_many(pics))
     if dna is not None:
+        dna, reversed_dna = identifier.orient(dna)
         vectors["dna"] = (await state.dna_batcher.submit_many([dna]))[0]
-    answer = await run_in_threadpool(identifier.answer, vectors, dna, k, restrict_to)
+    answer = await run_in_threadpool(identifier.answer, vectors, dna, k, restrict_to, reversed_dna)
     IDENTIFICATIONS.labels(answer.identification.status).inc()
     return answer

@@ -1,0 +1,39 @@
+"""Which strand was a barcode given on? A COI barcode pasted as its reverse complement is read the other way.
+
+Reference barcodes (BOLD's, GenBank's) are stored on the coding strand, but a barcode assembled from a
+reverse read, or exported by some pipelines, comes as its reverse complement and would align with nothing
+(BLAST searches both strands; `vsearch --usearch_global` only the plus strand unless told). The coding strand of
+COI has a reading frame free of stop codons (TAA, TAG in the invertebrate mitochondrial code: TGA codes Trp,
+AGA/AGG Ser); its reverse complement has none over a barcode's length. So a barcode with an open frame is taken
+as given when its reverse complement has none; otherwise (the other strand, a forward read with a frame-shifting
+error, a barcode too short to tell, not COI at all) it is read the way that shares more k-mers with the
+references — reversed only when that way shares strictly more.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+_COMPLEMENT = str.maketrans("ACGTRYKMBDHVNSW", "TGCAYRMKVHDBNSW")
+_STOP = re.compile(r"(?=TA[AG])")
+MIN_CODONS = 30  # shorter than this, an open frame happens on either strand by chance: the k-mers decide
+
+
+def reverse_complement(sequence: str) -> str:
+    """The other strand of a normalised (IUPAC, upper-case) barcode, read 5' to 3'."""
+    return sequence.translate(_COMPLEMENT)[::-1]
+
+
+def has_open_frame(sequence: str) -> bool:
+    """Whether one of the three frames of `sequence` has no stop codon (TAA/TAG) over at least `MIN_CODONS`."""
+    stopped = {m.start() % 3 for m in _STOP.finditer(sequence)}
+    return any(frame not in stopped and (len(sequence) - frame) // 3 >= MIN_CODONS for frame in range(3))
+
+
+def orient(sequence: str, shared: Callable[[str], int]) -> tuple[str, bool]:
+    """The barcode on the strand to search, and whether that is its reverse complement; `shared(s)` says how
+    many k-mers `s` shares with its closest reference (consulted only when the frames do not tell)."""
+    other = reverse_complement(sequence)
+    if has_open_frame(sequence) and not has_open_frame(other):
+        return sequence, False
+    return (other, True) if shared(other) > shared(sequence) else (sequence, False)
