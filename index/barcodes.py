@@ -15,8 +15,9 @@ import numpy as np
 from clibd.dna_tokenizer import try_normalize
 from clibd.index.alignment import Alignment, align
 from clibd.index.kmers import KmerConfig, KmerIndex, distinct_sequences
+from clibd.index.orientation import coding_strand
 
-KMER_FILE = "dna.kmers.npz"
+KMER_FILE = "dna.kmers2.npz"  # (2: references on their coding strand; an older file is rebuilt on load)
 # Measured on insect1k (benchmarks.dna_candidates): for queries of referenced species the first hit's species
 # is the same from 8 candidates up (16 hold the best alignment of 94.7%, 32 of 96.5%); for new species 16
 # candidates hold the best alignment of 36%, 128 of 79% (and the first hit's genus is right 74% -> 80%). So
@@ -24,6 +25,7 @@ KMER_FILE = "dna.kmers.npz"
 DEFAULT_CANDIDATES = 16
 WIDEN_BELOW = 98.0
 WIDEN = 8
+SUPPORT_BARCODES = 8  # barcodes whose shared k-mers decide a query's strand when its reading frames do not
 SHORT_OVERLAP = 0.9
 SHORT_OVERLAP_PENALTY = 2.0
 
@@ -56,6 +58,7 @@ class BarcodeIndex:
         normal = [try_normalize(d) for d in dnas]
         present = [i for i, s in enumerate(normal) if s]
         sequences, owner_present = distinct_sequences(normal[i] for i in present)
+        sequences = [coding_strand(s)[0] for s in sequences]  # a reference stored reversed is searched turned
         owner = np.full(len(dnas), -1, np.int64)
         owner[present] = owner_present
         return sequences, owner
@@ -90,6 +93,14 @@ class BarcodeIndex:
         """The `n` distinct barcodes sharing the most rare k-mers with the query, best first."""
         found, _ = self.kmers.search(sequence, n)
         return [int(i) for i in found]
+
+
+def kmer_support(indexes: Iterable[Optional[BarcodeIndex]], sequence: str, n: int = SUPPORT_BARCODES) -> int:
+    """How many sampled k-mers `sequence` shares with the `n` barcodes of `indexes` (None: skipped) sharing
+    most with it, summed: one stray barcode (a reference stored reverse-complemented) cannot outweigh the rest."""
+    counts = np.concatenate([index.kmers.search(sequence, n)[1] for index in indexes if index is not None] or
+                            [np.zeros(0, np.int64)])
+    return int(np.sort(counts)[::-1][:n].sum())
 
 
 def candidate_pool(index: BarcodeIndex, records: Sequence, sequence: str, n: int,

@@ -14,7 +14,8 @@ import numpy as np
 
 from clibd.dna_tokenizer import try_normalize
 from clibd.taxonomy import RANKS
-from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, Hit, candidate_pool, widened_hits
+from clibd.index.barcodes import (DEFAULT_CANDIDATES, BarcodeIndex, Hit, candidate_pool, kmer_support,
+                                  widened_hits)
 from clibd.index.factory import build_index, gpu_available, search_params, to_gpu
 from clibd.index.orientation import orient
 from clibd.index.snapshot import KeyRecord, Snapshot, load_snapshot, write_snapshot
@@ -259,15 +260,7 @@ class Searcher:
         with self._lock:
             snapshot, delta = self.snapshot, self._delta.get("dna")
         indexes = [snapshot.barcodes, self._delta_index(delta) if delta is not None else None]
-
-        def shared(s: str) -> int:
-            best = 0
-            for barcodes in indexes:
-                if barcodes is not None:
-                    counts = barcodes.kmers.search(s, 1)[1]
-                    best = max(best, int(counts[0])) if len(counts) else best
-            return best
-        return orient(sequence, shared)
+        return orient(sequence, lambda s: kmer_support(indexes, s))
 
     def _delta_index(self, delta: _Delta) -> Optional[BarcodeIndex]:
         """The k-mer index of the delta's DNA keys, rebuilt when keys were added since the last one."""

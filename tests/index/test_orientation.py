@@ -70,3 +70,15 @@ def test_keys_added_since_the_snapshot_count_when_orienting(tmp_path):
                                                 genus="G0", species="G0 spnew", dna=new_species)],
                  np.ones((1, 8), np.float32) / np.sqrt(8))
     assert searcher.orient_barcode(reverse_complement(query)) == (query, True)
+
+
+def test_a_reference_stored_reversed_is_indexed_on_its_coding_strand():
+    from clibd.index.barcodes import BarcodeIndex, align_hits, candidate_pool
+    a, b = "A" + _coding(219, 11), "A" + _coding(219, 12)
+    keys = [type("Key", (), {"id": f"k{i}", "dna": d})() for i, d in enumerate((a, reverse_complement(b)))]
+    index = BarcodeIndex.build([k.dna for k in keys])
+    query = mutate(b, 0.01, 3)
+    hits = align_hits(query, candidate_pool(index, keys, query, 2))
+    assert hits[0].record.id == "k1" and hits[0].identity > 97
+    assert index.sequences == [a, b]  # the stored key is left as it is; its index entry is turned
+    assert keys[1].dna == reverse_complement(b)
