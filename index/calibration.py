@@ -71,8 +71,9 @@ def barcode_outcomes(identifier: Identifier, items: list[QueryOutcome]) -> list[
 
 
 def reference_spread(identifier: Identifier, progress: bool = True) -> Optional[GenusSpread]:
-    """How far each referenced genus' species sit apart (`index.placement`), from the snapshot's DNA keys."""
-    keys = [k for k in identifier.searcher.snapshot.records.get("dna", []) if k.has("dna")]
+    """How far each referenced genus' species sit apart (`index.placement`), from the searchable DNA keys
+    (the snapshot's and those added since, less the removed)."""
+    keys = [k for k in identifier.searcher.live_records("dna") if k.has("dna")]
     sample = spread_sample(keys)
     hits = [identifier.searcher.barcode_hits(try_normalize(keys[i].dna), SPREAD_CANDIDATES)
             for i in tqdm(sample, desc="genus spread", unit="key", disable=not progress)]

@@ -156,6 +156,13 @@ class Searcher:
             self._removed = self._removed | ids
             return hit
 
+    def live_records(self, modality: str) -> list[KeyRecord]:
+        """The searchable keys of a modality: the snapshot's and the delta's, less the removed ones."""
+        with self._lock:
+            snapshot, delta, removed = self.snapshot, self._delta.get(modality), self._removed
+        added = delta.records if delta else ()
+        return [r for r in (*snapshot.records.get(modality, []), *added) if r.id not in removed]
+
     def has_key(self, key_id: str) -> bool:
         """Whether a key with this record id is searchable in any modality."""
         with self._lock:

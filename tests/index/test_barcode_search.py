@@ -59,3 +59,18 @@ def test_embedding_neighbours_join_the_candidates(tmp_path):
     far = records[20]  # species 4: same genus as species 9, a different species (not a k-mer top-1 candidate)
     hits = searcher.barcode_hits(_mutate(sp_seq[9], 0.01, 3), candidates=1, neighbors=[Neighbor(far, 0.42)])
     assert any(h.record.id == far.id and h.similarity == 0.42 for h in hits)
+
+
+def test_genus_spread_counts_keys_added_since_the_snapshot_and_not_removed_ones(tmp_path):
+    """`reference_spread` reads only `.searcher` of an identifier: a namespace stands in for the model."""
+    from types import SimpleNamespace
+    from clibd.index.calibration import reference_spread
+    searcher, records, sp_seq = _searcher(tmp_path)
+    ancestor = _seq(658, 99)
+    added = [_rec(500 + 10 * s + j, f"G9 sp{s}", _mutate(_mutate(ancestor, 0.05, 900 + s), 0.01, 50 * s + j))
+             for s in range(2) for j in range(3)]
+    searcher.add("dna", added, np.ones((len(added), 8), np.float32) / np.sqrt(8))
+    searcher.remove({r.id for r in records if r.genus == "G0"})
+    spread = reference_spread(SimpleNamespace(searcher=searcher), progress=False)
+    assert "G9" in spread.by_genus and "G0" not in spread.by_genus and "G1" in spread.by_genus
+    assert 85 < spread.by_genus["G9"][0] < 95  # its two species ~10% apart (then shrunk toward all genera)
