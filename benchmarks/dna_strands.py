@@ -17,7 +17,7 @@ import sys
 from benchmarks.dna_vs_vsearch import SETS, _pct, _sample, all_hits, bold_sets_main, split_set
 from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, kmer_support
 from clibd.index.identity import IdentityBands, barcode_verdict
-from clibd.index.orientation import has_open_frame, orient, reverse_complement
+from clibd.index.orientation import coding_strand, has_open_frame, orient, reverse_complement
 from clibd.training.vsearch import vsearch_top_hits
 
 
@@ -27,8 +27,11 @@ def run_set(name: str, max_queries: int, workers: int) -> dict:
     refs = by.get("key_seen", []) + by.get("key_unseen", [])
     qs = _sample(by.get("test", []), max_queries) + _sample(by.get("test_unseen", []), max_queries)
     index = BarcodeIndex.build([r.dna for r in refs])
+    distinct = {r.dna for r in refs}
     out: dict = {"references": len(refs), "queries": len(qs),
-                 "references_with_open_frame": _pct(sum(has_open_frame(r.dna) for r in refs), len(refs))}
+                 "references_with_open_frame": _pct(sum(has_open_frame(r.dna) for r in refs), len(refs)),
+                 "distinct_reference_barcodes": len(distinct),
+                 "distinct_turned": sum(coding_strand(s)[1] for s in distinct)}
     for strand in ("plus", "minus"):
         given = [q.dna if strand == "plus" else reverse_complement(q.dna) for q in qs]
         oriented = [orient(s, lambda x: kmer_support([index], x)) for s in given]
@@ -50,12 +53,14 @@ def render(out: dict) -> list[str]:
     """One table over the sets."""
     lines = ["# Barcodes given as their reverse complement (species top-1 %)", "", f"`{out['command']}`  ",
              f"Machine: {out['machine']}", "",
-             "| set | references (open frame %) | queries | strand given | ours | ours read as reversed % | "
-             "vsearch --strand plus | vsearch --strand both |", "|---|---|---|---|---|---|---|---|"]
+             "| set | references (open frame %; distinct barcodes, of them indexed turned) | queries | strand given | "
+             "ours | ours read as reversed % | vsearch --strand plus | vsearch --strand both |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, res in out["sets"].items():
         for strand in ("plus", "minus"):
             r = res[strand]
-            lines.append(f"| {name} | {res['references']} ({res['references_with_open_frame']}) | {res['queries']} | "
+            lines.append(f"| {name} | {res['references']} ({res['references_with_open_frame']}; "
+                         f"{res['distinct_reference_barcodes']}, {res['distinct_turned']}) | {res['queries']} | "
                          f"{strand} | {r['ours']} | {r['ours_read_reversed']} | {r['vsearch_plus']} | "
                          f"{r['vsearch_both']} |")
     return lines + [""]

@@ -66,8 +66,10 @@ def outcomes(identifier: Identifier, records: Sequence[Record], modality: str, t
 
 def barcode_outcomes(identifier: Identifier, items: list[QueryOutcome]) -> list[BarcodeOutcome]:
     """The alignment hits of barcode queries (k-mer candidates united with their embedding neighbours)."""
-    return [BarcodeOutcome(identifier.searcher.barcode_hits(q.record.dna, identifier.candidates, q.neighbors),
-                           q.record, q.present) for q in items]
+    def hits(q: QueryOutcome) -> list:
+        dna, _ = identifier.orient(try_normalize(q.record.dna))
+        return identifier.searcher.barcode_hits(dna, identifier.candidates, q.neighbors)
+    return [BarcodeOutcome(hits(q), q.record, q.present) for q in items]
 
 
 def reference_spread(identifier: Identifier, progress: bool = True) -> Optional[GenusSpread]:
@@ -75,7 +77,8 @@ def reference_spread(identifier: Identifier, progress: bool = True) -> Optional[
     (the snapshot's and those added since, less the removed)."""
     keys = [k for k in identifier.searcher.live_records("dna") if k.has("dna")]
     sample = spread_sample(keys)
-    hits = [identifier.searcher.barcode_hits(try_normalize(keys[i].dna), SPREAD_CANDIDATES)
+    hits = [identifier.searcher.barcode_hits(identifier.searcher.orient_barcode(try_normalize(keys[i].dna))[0],
+                                             SPREAD_CANDIDATES)
             for i in tqdm(sample, desc="genus spread", unit="key", disable=not progress)]
     return fit_spread(keys, sample, hits)
 
