@@ -32,8 +32,9 @@ from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
 from clibd.records import Record
 from clibd.taxonomy import RANKS
-from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, candidate_pool, widened_hits
+from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, candidate_pool, kmer_support, widened_hits
 from clibd.index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
+from clibd.index.orientation import orient
 from clibd.index.placement import SPREAD_CANDIDATES, fit_spread, spread_sample
 from clibd.index.verdict import Verdict
 from clibd.training.partition import PartitionConfig, partition
@@ -48,13 +49,15 @@ RESULTS = Path(__file__).parent / "results"
 _STATE: dict = {}
 
 
-def _hits(seq: str) -> list:
+def _hits(given: str) -> list:
     index, keys, n = _STATE["index"], _STATE["keys"], _STATE["n"]
+    seq, _ = orient(given, lambda s: kmer_support([index], s))
     return widened_hits(seq, lambda m: candidate_pool(index, keys, seq, m), n)
 
 
 def all_hits(index: BarcodeIndex, keys: list[Record], seqs: list[str], workers: int, n: int) -> list[list]:
-    """Alignment hits of every query, on `workers` forked processes sharing the index."""
+    """Alignment hits of every query on the strand the service searches it on (`index.orientation`), on
+    `workers` forked processes sharing the index."""
     _STATE.update(index=index, keys=keys, n=n)
     if workers <= 1:
         return [_hits(s) for s in seqs]

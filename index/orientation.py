@@ -14,7 +14,7 @@ strand by their frames alone (`coding_strand`): BOLD-derived sets hold the odd r
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Callable, Optional
 
 _COMPLEMENT = str.maketrans("ACGTRYKMBDHVNSW", "TGCAYRMKVHDBNSW")
 _OPEN = re.compile(r"(?:(?!TA[AG])...)*.{0,2}")  # codons none of which is a stop, then a partial codon
@@ -26,9 +26,15 @@ def reverse_complement(sequence: str) -> str:
     return sequence.translate(_COMPLEMENT)[::-1]
 
 
+def open_frame(sequence: str) -> Optional[int]:
+    """The first frame (0-2) of `sequence` with no stop codon (TAA/TAG) over at least `MIN_CODONS`, or None."""
+    return next((frame for frame in range(3)
+                 if (len(sequence) - frame) // 3 >= MIN_CODONS and _OPEN.fullmatch(sequence, frame)), None)
+
+
 def has_open_frame(sequence: str) -> bool:
-    """Whether one of the three frames of `sequence` has no stop codon (TAA/TAG) over at least `MIN_CODONS`."""
-    return any((len(sequence) - frame) // 3 >= MIN_CODONS and _OPEN.fullmatch(sequence, frame) for frame in range(3))
+    """Whether one of the three frames of `sequence` is free of stop codons (`open_frame`)."""
+    return open_frame(sequence) is not None
 
 
 def coding_strand(sequence: str) -> tuple[str, bool]:
