@@ -114,7 +114,7 @@ class WorkerSupervisor:
                 f"the job worker's last heartbeat was {age:.0f} s ago")
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop watching and terminate the worker."""
+        """Stop watching and terminate the worker (again: nothing to do)."""
         self._stop.set()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()

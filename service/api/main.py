@@ -1,6 +1,8 @@
 """The FastAPI app: routers, error handlers, the upload limit, and the objects loaded once in the lifespan."""
 from __future__ import annotations
 
+import asyncio
+
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -99,6 +101,8 @@ def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] =
         rt.stop_refresher()
         await state.dna_batcher.close()
         await state.image_batcher.close()
+        if supervisor is not None:  # here, not after uvicorn returns: on SIGTERM it re-raises the signal and the
+            await asyncio.to_thread(supervisor.stop)  # process dies before any code after it runs
 
     app = FastAPI(title="CLIBD species identification", version="1", lifespan=lifespan, docs_url=None,
                   redoc_url=None,

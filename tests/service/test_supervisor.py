@@ -62,5 +62,14 @@ def test_a_killed_embedded_worker_is_restarted_and_its_items_taken_over(service_
             assert after["restarts"] >= 1 and after["pid"] != worker["pid"] and after["alive"]
             assert c.get("/readyz").status_code == 200
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        os.killpg(server.pid, signal.SIGTERM)  # what `docker stop`, systemd or `kill` send
         server.wait(timeout=60)
+    assert not _running(after["pid"]), "the service left its worker running after SIGTERM"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

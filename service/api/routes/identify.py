@@ -74,7 +74,7 @@ async def identify(
     if pics:
         vectors["image"] = mean_direction(await state.image_batcher.submit_many(pics))
     if dna is not None:
-        dna, reversed_dna = identifier.orient(dna)
+        dna, reversed_dna = await run_in_threadpool(identifier.orient, dna)  # may index keys added meanwhile
         vectors["dna"] = (await state.dna_batcher.submit_many([dna]))[0]
     answer = await run_in_threadpool(identifier.answer, vectors, dna, k, restrict_to, reversed_dna)
     IDENTIFICATIONS.labels(answer.identification.status).inc()
