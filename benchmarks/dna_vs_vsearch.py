@@ -8,7 +8,8 @@ same queries and references for both methods:
   test_unseen; species and genus top-1, on all queries and on those whose exact barcode is not a reference;
 - new species: references = key_seen only, so the test_unseen species are absent (their genus present);
   `novel` at species with the right genus on those, and false alarms (`novel` at any rank) on test queries.
-Ours is the identification core (`index.barcodes` k-mer candidates + edlib alignment, `index.identity` bands
+Ours is the identification core (each query on the strand the service searches it on, `index.orientation`;
+`index.barcodes` k-mer candidates + edlib alignment, `index.identity` bands
 fitted by `fit_bands` on val + val_unseen against the same references, and each genus' spread for placing new
 species, `index.placement`, as `clibd calibrate` fits them); no embedding is used here. vsearch gets
 its strongest usual settings (`--maxaccepts 20 --maxrejects 64`, best identity kept); "97% rule" = vsearch's
