@@ -68,3 +68,17 @@ def test_identify_against_a_running_server_gives_the_same_answers(service_assets
     keep = ("id", "status", "scientificName", "top_species", "top_identity")
     assert [{k: r[k] for k in keep} for r in a[:3]] == [{k: r[k] for k in keep} for r in b[:3]]
     assert b[3]["status"] == "failed" and b[3]["error"].startswith(("HTTP 400", "HTTP 422"))
+
+
+def test_identify_reads_a_reversed_barcode_and_says_so(service_assets, tmp_path):
+    from clibd.index.orientation import reverse_complement
+    rec = next(r for r in service_assets["records"] if r.split == "test" and r.dna)
+    fasta = tmp_path / "both.fasta"
+    fasta.write_text(f">fwd\n{rec.dna}\n>rev\n{reverse_complement(rec.dna).lower()}\n")
+    out = tmp_path / "both.csv"
+    assert clibd_main(["identify", "--checkpoint", str(service_assets["checkpoint"]), "--index-root",
+                       str(service_assets["index"]), "--out", str(out), str(fasta)]) == 0
+    fwd, rev = _rows(out)
+    assert (fwd["strand"], rev["strand"]) == ("plus", "minus")
+    assert rev["top_species"] == fwd["top_species"] and rev["top_identity"] == fwd["top_identity"]
+    assert "reverse complement" in rev["identificationRemarks"]

@@ -5,6 +5,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from clibd.index.orientation import reverse_complement
+
 GOOD = "ACGT" * 160
 
 
@@ -20,7 +22,9 @@ def _wait(client, job_id, timeout=30):
 
 def test_fasta_manifest_and_zip_job_with_per_item_errors(client, worker, service_assets):
     recs = [r for r in service_assets["records"] if r.split == "test" and r.dna and r.image][:6]
-    fasta = "\r\n".join(f">{r.id} some description\r\n{r.dna[:300].lower()}\r\n{r.dna[300:].lower()}" for r in recs[:4])
+    dnas = [r.dna if i != 1 else reverse_complement(r.dna) for i, r in enumerate(recs[:4])]  # one given reversed
+    fasta = "\r\n".join(f">{r.id} some description\r\n{d[:300].lower()}\r\n{d[300:].lower()}"
+                         for r, d in zip(recs, dnas))
     fasta += "\r\n>bad1\r\nACGTXXXX\r\n>short1\r\nACGTAC\r\n>empty1\r\n"
     zbuf = io.BytesIO()
     with zipfile.ZipFile(zbuf, "w") as z:
@@ -47,6 +51,8 @@ def test_fasta_manifest_and_zip_job_with_per_item_errors(client, worker, service
     assert list(by_id[recs[4].id]["result"]["per_modality"]) == ["image"]
     rows = list(csv.DictReader(io.StringIO(client.get(job["results_url"], params={"format": "csv"}).text)))
     assert len(rows) == 10 and {r["status"] for r in rows} == {"done", "failed"}
+    strand = {r["specimen_id"]: r["barcode_strand"] for r in rows}
+    assert (strand[recs[0].id], strand[recs[1].id], strand[recs[4].id]) == ("plus", "minus", "")
     dwc = client.get(job["results_url"], params={"format": "dwc"}).text.splitlines()
     assert dwc[0].startswith("occurrenceID\tbasisOfRecord\tscientificName") and len(dwc) == 11
     tsv = client.get(job["results_url"], params={"format": "tsv"}).text
