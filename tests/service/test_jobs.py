@@ -10,7 +10,7 @@ from clibd.index.orientation import reverse_complement
 GOOD = "ACGT" * 160
 
 
-def _wait(client, job_id, timeout=30):
+def _wait(client, job_id, timeout=120):  # an upper bound on waiting, not a speed check
     t0 = time.time()
     while time.time() - t0 < timeout:
         p = client.get(f"/v1/jobs/{job_id}").json()
