@@ -88,32 +88,42 @@ _K = 12
 def _infix(short: str, long_: str) -> tuple[Optional[Alignment], bool]:
     """`short` aligned inside `long_` with terminal gaps trimmed, and whether indels crowd its ends."""
     res = edlib.align(short, long_, mode="HW", task="path", additionalEqualities=EQUALITIES)
-    ops = [(int(n), op) for n, op in _OPS.findall(res["cigar"] or "")]
-    lo, hi = 0, len(ops)
+    found = _OPS.findall(res["cigar"] or "")
+    lo, hi = 0, len(found)
     s_pos, l_pos = 0, res["locations"][0][0] if res["locations"] else 0
-    while lo < hi and ops[lo][1] in "ID":  # the overhang of the shorter barcode (or a free gap) at either end
-        n, op = ops[lo]
+    while lo < hi and found[lo][1] in "ID":  # the overhang of the shorter barcode (or a free gap) at either end
+        n, op = int(found[lo][0]), found[lo][1]
         s_pos, l_pos = (s_pos + n, l_pos) if op == "I" else (s_pos, l_pos + n)
         lo += 1
-    while hi > lo and ops[hi - 1][1] in "ID":
+    while hi > lo and found[hi - 1][1] in "ID":
         hi -= 1
-    ops = ops[lo:hi]
+    ops = []
     matches = columns = gaps = deleted = 0
-    for n, op in ops:
+    for count, op in found[lo:hi]:
+        n = int(count)
+        ops.append((n, op))
         columns += n
         if op == "=":
             matches += n
         elif op != "X":
             gaps += n
-            deleted += n if op == "D" else 0
+            if op == "D":
+                deleted += n
     overlap = columns - deleted
-    if not (_BASES.issuperset(short) and _BASES.issuperset(long_)):
+    if _ambiguous(short) or _ambiguous(long_):
         vague, vague_matches = _ambiguous_columns(ops, short, long_, s_pos, l_pos)
         matches, columns, overlap = matches - vague_matches, columns - vague, overlap - vague
     if columns <= 0:
         return None, False
     ragged = gaps >= 3 and (_crowded(ops) or _crowded(ops[::-1]))
     return Alignment(100.0 * matches / columns, overlap, columns, matches), ragged
+
+
+@lru_cache(maxsize=65536)
+def _ambiguous(seq: str) -> bool:
+    """Whether a barcode holds an ambiguity code (cached: a query meets many references, a reference many
+    queries)."""
+    return not _BASES.issuperset(seq)
 
 
 def _crowded(ops: list[tuple[int, str]]) -> bool:
@@ -166,10 +176,14 @@ def _ambiguous_columns(ops: list[tuple[int, str]], short: str, long_: str, s_pos
     """How many aligned (match or mismatch) columns hold an ambiguity code, and how many of those matched."""
     amb_s = _CODE[np.frombuffer(short.encode(), np.uint8)] > 3
     amb_l = _CODE[np.frombuffer(long_.encode(), np.uint8)] > 3
+    in_s = np.concatenate([[0], np.cumsum(amb_s)]).tolist()  # ambiguity codes before each position
+    in_l = np.concatenate([[0], np.cumsum(amb_l)]).tolist()
     vague = vague_matches = 0
     for n, op in ops:
         if op in "=X":
-            k = int(np.count_nonzero(amb_s[s_pos:s_pos + n] | amb_l[l_pos:l_pos + n]))
+            a, b = in_s[s_pos + n] - in_s[s_pos], in_l[l_pos + n] - in_l[l_pos]
+            # a column holding codes on both sides counts once: only then are the columns compared
+            k = int(np.count_nonzero(amb_s[s_pos:s_pos + n] | amb_l[l_pos:l_pos + n])) if a and b else a + b
             vague += k
             vague_matches += k if op == "=" else 0
         s_pos += n if op in "=XI" else 0
