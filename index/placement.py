@@ -8,7 +8,7 @@ more than `FAR` deviations below the genus' own spread while another genus withi
 within `NEAR_ENOUGH` deviations of its own; then in the closest such genus — shown, never claimed.
 
 Measured on insect1k's new species (`benchmarks.dna_genus_placement`, `plausible-200`): the closest genus is
-right for 94.3% (fit) / 77.4% (test) of them, this placement for 95.6% / 78.8%; of the queries it moves, 45 / 42
+right for 94.3% (fit) / 77.5% (test) of them, this placement for 95.0% / 78.9%; of the queries it moves, 29 / 41
 are right after and 8 / 1 were right before, over 9 / 6 species. It moves none on Osmia or Chironominae.
 `clibd calibrate` fits it with the identity bands.
 """
