@@ -25,6 +25,7 @@ def make_celery(settings: Settings, prepare: bool = True) -> Celery:
         if prepare:
             for sub in ("queue", "processed", "control"):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
+        conf["broker_transport"] = "clibd.service.filequeue:Transport"  # whole-file writes, single-reader claims
         conf["broker_transport_options"] = {"data_folder_in": str(folder / "queue"),
                                             "data_folder_out": str(folder / "queue"),
                                             "processed_folder": str(folder / "processed"),
