@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ from kombu.utils.json import dumps, loads
 STAGING = ".staging"
 CLAIMED = ".claimed"
 ORPHAN_CHECK_S = 5.0
+_HOST = socket.gethostname()
 
 
 def write_whole(path: Path, data: bytes) -> None:
@@ -76,7 +78,7 @@ class Channel(filesystem.Channel):
         claims.mkdir(exist_ok=True)
         self._recover_orphans(folder, claims)
         for name in sorted(n for n in os.listdir(folder) if _on_queue(n, queue)):
-            claimed = claims / f"{os.getpid()}-{name}"
+            claimed = claims / f"{_HOST}@{os.getpid()}@{name}"
             try:
                 os.rename(folder / name, claimed)
             except OSError:
@@ -93,14 +95,15 @@ class Channel(filesystem.Channel):
         raise Empty()
 
     def _recover_orphans(self, folder: Path, claims: Path) -> None:
-        """Put back messages claimed by readers that died before reading them (looked at every few seconds)."""
+        """Put back messages claimed by readers of this host that died before reading them (looked at every few
+        seconds; a claim of another host's reader, on a shared folder, is left to that host)."""
         now = monotonic()
         if now - getattr(self, "_orphans_checked", 0.0) < ORPHAN_CHECK_S:
             return
         self._orphans_checked = now
         for name in os.listdir(claims):
-            pid, _, original = name.partition("-")
-            if pid.isdigit() and not _process_exists(int(pid)):
+            host, pid, original = (name.split("@", 2) + ["", ""])[:3]
+            if host == _HOST and pid.isdigit() and original and not _process_exists(int(pid)):
                 try:
                     os.rename(claims / name, folder / original)
                 except OSError:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import socket
 from pathlib import Path
 from queue import Empty
 
@@ -96,7 +97,7 @@ def test_a_reader_looking_while_a_message_is_written_finds_nothing_then_all_of_i
         q.close()
 
 
-def test_a_message_claimed_by_a_dead_reader_goes_back_to_the_queue(tmp_path):
+def test_a_message_claimed_by_a_dead_reader_of_this_host_goes_back_to_the_queue(tmp_path):
     with _connection(tmp_path) as conn:
         q = conn.SimpleQueue("jobs")
         q.put({"n": 1})
@@ -106,9 +107,11 @@ def test_a_message_claimed_by_a_dead_reader_goes_back_to_the_queue(tmp_path):
         dead.start()
         dead.join()
         (queue / CLAIMED).mkdir(exist_ok=True)
-        os.rename(queue / name, queue / CLAIMED / f"{dead.pid}-{name}")  # as if that reader died holding it
+        os.rename(queue / name, queue / CLAIMED / f"{socket.gethostname()}@{dead.pid}@{name}")  # died holding it
+        elsewhere = f"another-host@{dead.pid}@{name}"  # a reader on another host sharing the folder
+        (queue / CLAIMED / elsewhere).write_text("{}")
         assert q.get(timeout=10).payload == {"n": 1}
-        assert os.listdir(queue / CLAIMED) == []
+        assert os.listdir(queue / CLAIMED) == [elsewhere]  # that host's claim is its own to put back
         q.close()
 
 
