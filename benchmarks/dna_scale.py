@@ -110,7 +110,8 @@ def main() -> int:
         vs_qps_standing = (len(extra) - len(queries)) / max(vs_more_s - vs_s, 1e-9)
         row = {"vsearch_load_s": max(vs_s - len(queries) / vs_qps_standing, 0.0),
                "vsearch_qps_after_load": vs_qps_standing,
-               "ours_qps_after_build": len(queries) / (ours_s - build_s),"refs": len(refs), "queries": len(queries), "ours_build_s": build_s, "ours_total_s": ours_s,
+               "ours_qps_after_build": len(queries) / (ours_s - build_s), "refs": len(refs),
+               "queries": len(queries), "ours_build_s": build_s, "ours_total_s": ours_s,
                "vsearch_total_s": vs_s, "ours_qps": len(queries) / ours_s, "vsearch_qps": len(queries) / vs_s,
                "ours_species_top1": 100 * sum(o == q.species for o, q in zip(ours, queries)) / len(queries),
                "vsearch_species_top1": 100 * sum(k is not None and refs[k].species == q.species
