@@ -104,7 +104,7 @@ def main() -> int:
             t0 = time.perf_counter()
             index = build_index(keys, factory)
             build_s = time.perf_counter() - t0
-            ids, batched, single = timed(lambda q: index.search(q, 10)[1], queries, args.single)
+            ids, batched, single = timed(lambda q, index=index: index.search(q, 10)[1], queries, args.single)
             if factory == "Flat":
                 truth = ids
             size = index_bytes(index)

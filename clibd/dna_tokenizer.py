@@ -35,6 +35,36 @@ def normalize_sequence(sequence: str) -> str:
     return seq
 
 
+MIN_BARCODE_LENGTH = 100
+MAX_BARCODE_LENGTH = 3_000
+
+
+def identifiable_barcode(sequence: str, name: str = "barcode", min_length: int = MIN_BARCODE_LENGTH,
+                         max_length: int = MAX_BARCODE_LENGTH) -> str:
+    """The normalised barcode of a specimen to identify, or InvalidSequenceError saying what is wrong with it
+    (the service and `clibd identify` apply the same rules): DNA, not RNA; IUPAC letters; between `min_length`
+    and `max_length` letters, with at least `min_length` determined bases (ambiguity codes say nothing)."""
+    rna = re.search(r"[Uu]", sequence)
+    if rna:
+        raise InvalidSequenceError(f"{name} contains U at position {rna.start() + 1}: that is RNA; submit the DNA "
+                                   f"barcode (T)")
+    try:
+        seq = normalize_sequence(sequence)
+    except InvalidSequenceError as exc:
+        raise InvalidSequenceError(f"{name}: {exc}") from None
+    if len(seq) < min_length:
+        raise InvalidSequenceError(f"{name} has {len(seq)} nucleotides; at least {min_length} are needed (a COI "
+                                   f"barcode has about 658)")
+    if len(seq) > max_length:
+        raise InvalidSequenceError(f"{name} has {len(seq)} nucleotides; at most {max_length} are accepted (a COI "
+                                   f"barcode has about 658)")
+    determined = sum(map(seq.count, "ACGT"))
+    if determined < min_length:  # ambiguity codes align with anything and say nothing
+        raise InvalidSequenceError(f"{name} has {len(seq)} nucleotides but only {determined} determined bases (A, C, "
+                                   f"G, T; the rest are N or other ambiguity codes); at least {min_length} are needed")
+    return seq
+
+
 def try_normalize(sequence: Optional[str]) -> Optional[str]:
     """The normalised barcode, or None when it is missing or not a valid IUPAC sequence."""
     if not sequence:

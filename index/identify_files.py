@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from tqdm.auto import tqdm
 
-from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
+from clibd.dna_tokenizer import InvalidSequenceError, identifiable_barcode
 from clibd.readers import read_records
 from clibd.records import Record
 from clibd.taxonomy import RANKS
@@ -149,7 +149,7 @@ def identify_in_process(identifier, top_k: int) -> Callable[[list[Record]], list
         specimens, results = [], []
         for rec in batch:
             try:
-                dna = normalize_sequence(rec.dna) if rec.dna else None
+                dna = identifiable_barcode(rec.dna) if rec.dna else None  # the row names the specimen
                 images = [load_image(p) for p in (rec.image or "").split(";") if p]
                 if not dna and not images:
                     raise ValueError("neither a barcode nor a photo")

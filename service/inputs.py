@@ -18,7 +18,7 @@ from typing import Optional
 
 from PIL import Image, UnidentifiedImageError
 
-from clibd.dna_tokenizer import InvalidSequenceError, normalize_sequence
+from clibd.dna_tokenizer import MAX_BARCODE_LENGTH, MIN_BARCODE_LENGTH, InvalidSequenceError, identifiable_barcode
 from clibd.readers.fasta import fasta_entries
 from clibd.readers.table import ALIASES, resolve_columns
 from clibd.readers.tabular import delimiter_of
@@ -48,8 +48,8 @@ class Limits:
 
     max_image_pixels: int = 50_000_000
     min_image_side: int = 16
-    min_barcode_length: int = 100
-    max_barcode_length: int = 3_000
+    min_barcode_length: int = MIN_BARCODE_LENGTH
+    max_barcode_length: int = MAX_BARCODE_LENGTH
     max_records: int = 20_000
     max_zip_members: int = 20_000
     max_unpacked_bytes: int = 2 << 30
@@ -157,22 +157,13 @@ def check_reference_id(value: str) -> str:
 
 
 def check_barcode(sequence: str, limits: Limits, name: str = "barcode") -> str:
-    """The normalised barcode (upper case, gaps removed), or InputError saying what is wrong with it."""
+    """The normalised barcode (upper case, gaps removed), or InputError saying what is wrong with it
+    (`identifiable_barcode`'s rules, with the configured lengths)."""
     check_text(sequence, name)
-    if re.search(r"[Uu]", sequence):
-        pos = re.search(r"[Uu]", sequence).start() + 1
-        raise InputError(422, f"{name} contains U at position {pos}: that is RNA; submit the DNA barcode (T)")
     try:
-        seq = normalize_sequence(sequence)
+        return identifiable_barcode(sequence, name, limits.min_barcode_length, limits.max_barcode_length)
     except InvalidSequenceError as exc:
-        raise InputError(422, f"{name}: {exc}") from None
-    if len(seq) < limits.min_barcode_length:
-        raise InputError(422, f"{name} has {len(seq)} nucleotides; at least {limits.min_barcode_length} are needed "
-                              f"(a COI barcode has about 658)")
-    if len(seq) > limits.max_barcode_length:
-        raise InputError(422, f"{name} has {len(seq)} nucleotides; at most {limits.max_barcode_length} are accepted "
-                              f"(a COI barcode has about 658)")
-    return seq
+        raise InputError(422, str(exc)) from None
 
 
 @dataclass

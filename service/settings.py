@@ -8,6 +8,7 @@ from typing import Optional
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clibd.dna_tokenizer import MAX_BARCODE_LENGTH, MIN_BARCODE_LENGTH
 from clibd.service.inputs import Limits
 
 
@@ -31,8 +32,9 @@ class Settings(BaseSettings):
     max_images: int = Field(16, description="images per specimen in /v1/identify")
     max_image_pixels: int = 50_000_000
     max_request_pixels: int = Field(200_000_000, description="all the images of one request together")
-    min_barcode_length: int = 100
-    max_barcode_length: int = 3_000
+    min_barcode_length: int = Field(MIN_BARCODE_LENGTH, description="least barcode length, in letters and in "
+                                                                    "determined bases")
+    max_barcode_length: int = MAX_BARCODE_LENGTH
     max_records: int = Field(20_000, description="FASTA records / manifest rows per job")
     max_unpacked_mb: float = Field(2048.0, description="what a ZIP may unpack to")
     batch_max_size: int = Field(32, description="most queries per encoder call")

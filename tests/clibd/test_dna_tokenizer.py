@@ -1,7 +1,8 @@
 import pytest
 
 from clibd.config import DnaTokenizerConfig
-from clibd.dna_tokenizer import MASK_ID, UNK_ID, InvalidSequenceError, KmerTokenizer, normalize_sequence
+from clibd.dna_tokenizer import MASK_ID, UNK_ID, InvalidSequenceError, KmerTokenizer, identifiable_barcode, \
+    normalize_sequence
 
 
 def test_default_is_barcodebert_vocabulary_and_length():
@@ -47,3 +48,16 @@ def test_batch_mask_and_prepended_token():
     assert batch["input_ids"].shape == (2, 133)
     assert (batch["input_ids"][:, 0] == MASK_ID).all()
     assert batch["attention_mask"].sum(dim=1).tolist() == [4, 21]
+
+
+@pytest.mark.parametrize("given,words", [
+    ("ACGU" * 40, "RNA"), ("ACGT" * 10, "has 40 nucleotides"), ("ACGT" * 1000, "at most 3000"),
+    ("N" * 650, "only 0 determined bases"), ("ACGTNNNNNN" * 15, "has 150 nucleotides but only 60"),
+    ("ACGT" * 40 + "J", "position 161")])
+def test_identifiable_barcode_says_what_is_wrong(given, words):
+    with pytest.raises(InvalidSequenceError, match=words):
+        identifiable_barcode(given)
+
+
+def test_identifiable_barcode_keeps_ambiguity_codes_among_enough_bases():
+    assert identifiable_barcode("acgt-" * 30 + "NNRY") == "ACGT" * 30 + "NNRY"

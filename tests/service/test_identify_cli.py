@@ -59,7 +59,8 @@ def test_identify_writes_darwin_core_and_json(service_assets, tmp_path):
 
 def test_identify_against_a_running_server_gives_the_same_answers(service_assets, server, tmp_path):  # noqa: F811
     recs = [r for r in service_assets["records"] if r.split == "test" and r.dna][:3]
-    fasta = _fasta(tmp_path, recs, ">bad\nACGTXACGT\n")
+    bad = {"letter": "ACGTXACGT", "short": "ACGT" * 10, "all_n": "N" * 650, "rna": "ACGU" * 160}
+    fasta = _fasta(tmp_path, recs, "".join(f">{k}\n{v}\n" for k, v in bad.items()))
     local, remote = tmp_path / "local.csv", tmp_path / "remote.csv"
     assert clibd_main(["identify", str(fasta), "--out", str(local), "--checkpoint",
                        str(service_assets["checkpoint"]), "--index-root", str(service_assets["index"])]) == 0
@@ -67,7 +68,11 @@ def test_identify_against_a_running_server_gives_the_same_answers(service_assets
     a, b = _rows(local), _rows(remote)
     keep = ("id", "status", "scientificName", "top_species", "top_identity")
     assert [{k: r[k] for k in keep} for r in a[:3]] == [{k: r[k] for k in keep} for r in b[:3]]
-    assert b[3]["status"] == "failed" and b[3]["error"].startswith(("HTTP 400", "HTTP 422"))
+    for here, there in zip(a[3:], b[3:]):  # the same rules refuse the same barcodes, in the same words
+        assert here["status"] == there["status"] == "failed"
+        assert there["error"].startswith("HTTP 422") and here["error"] in there["error"], (here, there)
+    assert [r["id"] for r in a[3:]] == list(bad)
+    assert "only 0 determined bases" in a[5]["error"] and "RNA" in a[6]["error"]
 
 
 def test_identify_reads_a_reversed_barcode_and_says_so(service_assets, tmp_path):
