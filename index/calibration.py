@@ -9,8 +9,10 @@ Barcodes: the identity bands of `index.identity.fit_bands`, on the alignment hit
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -26,6 +28,10 @@ from clibd.index.placement import SPREAD_CANDIDATES, GenusSpread, fit_spread, sp
 from clibd.index.searcher import Neighbor
 from clibd.index.thresholds import Thresholds
 from clibd.index.verdict import ModalityThresholds, Verdict, fuse, is_absent, modality_verdict
+
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -64,12 +70,22 @@ def outcomes(identifier: Identifier, records: Sequence[Record], modality: str, t
     return [QueryOutcome(r, n, {rank: present(r.label(rank)) for rank in RANKS}) for r, n in zip(recs, found)]
 
 
-def barcode_outcomes(identifier: Identifier, items: list[QueryOutcome]) -> list[BarcodeOutcome]:
+def threaded(fn: Callable[[T], R], items: Sequence[T], desc: str, progress: bool = True,
+             threads: Optional[int] = None) -> list[R]:
+    """`fn` over `items` in order, on `threads` threads (default: every core) with a progress bar: alignment
+    (edlib) runs without Python's lock, so the barcode searches of calibration use all cores."""
+    threads = threads or os.cpu_count() or 1
+    with ThreadPoolExecutor(threads) as pool:
+        return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, unit="query", disable=not progress))
+
+
+def barcode_outcomes(identifier: Identifier, items: list[QueryOutcome], progress: bool = True) -> list[BarcodeOutcome]:
     """The alignment hits of barcode queries (k-mer candidates united with their embedding neighbours)."""
     def hits(q: QueryOutcome) -> list:
         dna, _ = identifier.orient(try_normalize(q.record.dna))
         return identifier.searcher.barcode_hits(dna, identifier.candidates, q.neighbors)
-    return [BarcodeOutcome(hits(q), q.record, q.present) for q in items]
+    found = threaded(hits, items, "barcode evidence", progress)
+    return [BarcodeOutcome(h, q.record, q.present) for h, q in zip(found, items)]
 
 
 def reference_spread(identifier: Identifier, progress: bool = True) -> Optional[GenusSpread]:
@@ -77,10 +93,11 @@ def reference_spread(identifier: Identifier, progress: bool = True) -> Optional[
     (the snapshot's and those added since, less the removed)."""
     keys = [k for k in identifier.searcher.live_records("dna") if k.has("dna")]
     sample = spread_sample(keys)
-    hits = [identifier.searcher.barcode_hits(identifier.searcher.orient_barcode(try_normalize(keys[i].dna))[0],
-                                             SPREAD_CANDIDATES)
-            for i in tqdm(sample, desc="genus spread", unit="key", disable=not progress)]
-    return fit_spread(keys, sample, hits)
+    searcher = identifier.searcher
+
+    def hits(i: int) -> list:
+        return searcher.barcode_hits(searcher.orient_barcode(try_normalize(keys[i].dna))[0], SPREAD_CANDIDATES)
+    return fit_spread(keys, sample, threaded(hits, sample, "genus spread", progress))
 
 
 def fit_modality(items: list[QueryOutcome], target: float) -> ModalityThresholds:

@@ -74,3 +74,14 @@ def test_genus_spread_counts_keys_added_since_the_snapshot_and_not_removed_ones(
     spread = reference_spread(SimpleNamespace(searcher=searcher), progress=False)
     assert "G9" in spread.by_genus and "G0" not in spread.by_genus and "G1" in spread.by_genus
     assert 85 < spread.by_genus["G9"][0] < 95  # its two species ~10% apart (then shrunk toward all genera)
+
+
+def test_calibration_searches_on_threads_keep_the_order_and_the_answers(tmp_path):
+    """`threaded` (calibration's barcode searches on every core) returns what a plain loop returns, in order."""
+    from clibd.index.calibration import threaded
+    searcher, records, _ = _searcher(tmp_path)
+    seqs = [r.dna for r in records[:24]]
+
+    def search(seq):
+        return [(h.record.id, h.identity) for h in searcher.barcode_hits(seq, 8)]
+    assert threaded(search, seqs, "test", progress=False, threads=4) == [search(s) for s in seqs]
