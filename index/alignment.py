@@ -66,7 +66,7 @@ def align(query: str, target: str, fraction: float = MIN_OVERLAP_FRACTION,
     need = min_overlap(len(query), len(target), fraction, min_bp)
     best, ragged = _infix(short, long_)
     if ragged:  # the shorter one may overhang an end of the longer: align the overlap their k-mers point to
-        offset = _diagonal(short, long_)
+        offset = kmer_diagonal(short, long_)
         if offset is not None:
             s0, l0 = max(0, -offset), max(0, offset)
             n = min(len(short) - s0, len(long_) - l0)
@@ -158,7 +158,7 @@ def _codes(seq: str) -> np.ndarray:
     return codes
 
 
-def _diagonal(short: str, long_: str) -> Optional[int]:
+def kmer_diagonal(short: str, long_: str) -> Optional[int]:
     """The offset (position in `long_` minus position in `short`) most shared k-mers agree on."""
     cs, cl = _codes(short), _codes(long_)
     order = np.argsort(cs, kind="stable")
