@@ -65,7 +65,7 @@ class Channel(filesystem.Channel):
 
     def _put(self, queue: str, payload: dict, **kwargs) -> None:
         """Put `payload` on `queue` (staged, then renamed into the queue folder)."""
-        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        name = f"{int(round(monotonic() * 1000)):015d}_{uuid.uuid4()}.{queue}.msg"  # padded: sorts by time
         try:
             write_whole(Path(self.data_folder_out) / name, dumps(payload).encode())
         except OSError as exc:

@@ -135,3 +135,12 @@ def test_one_process_publishing_to_two_data_folders_binds_the_queue_in_each(tmp_
             assert q.get(timeout=10).payload == {"folder": folder.name}  # not dead-lettered in the second
             q.close()
         assert (folder / "control" / "jobs.exchange").exists()
+
+
+def test_messages_come_out_in_the_order_they_went_in(tmp_path):
+    with _connection(tmp_path) as conn:
+        q = conn.SimpleQueue("jobs")
+        for i in range(20):
+            q.put({"i": i})
+        assert [q.get(timeout=10).payload["i"] for _ in range(20)] == list(range(20))
+        q.close()
