@@ -16,13 +16,14 @@ another filesystem, so two workers can both read it. Here:
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import socket
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from queue import Empty
-from time import monotonic
+from time import monotonic, monotonic_ns
 from typing import Dict, Iterator, List
 
 from kombu.exceptions import ChannelError
@@ -33,6 +34,7 @@ STAGING = ".staging"
 CLAIMED = ".claimed"
 ORPHAN_CHECK_S = 5.0
 _HOST = socket.gethostname()
+_SENT = itertools.count()
 
 
 def write_whole(path: Path, data: bytes) -> None:
@@ -65,7 +67,8 @@ class Channel(filesystem.Channel):
 
     def _put(self, queue: str, payload: dict, **kwargs) -> None:
         """Put `payload` on `queue` (staged, then renamed into the queue folder)."""
-        name = f"{int(round(monotonic() * 1000)):015d}_{uuid.uuid4()}.{queue}.msg"  # padded: sorts by time
+        # padded time, then this process' count: names sort in the order sent (kombu's: milliseconds, then random)
+        name = f"{monotonic_ns():020d}_{os.getpid()}_{next(_SENT):012d}_{uuid.uuid4().hex}.{queue}.msg"
         try:
             write_whole(Path(self.data_folder_out) / name, dumps(payload).encode())
         except OSError as exc:
