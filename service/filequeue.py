@@ -78,8 +78,7 @@ class Channel(filesystem.Channel):
         """The oldest message of `queue`, claimed by rename so that no other reader gets it."""
         folder = Path(self.data_folder_in)
         claims = folder / CLAIMED
-        claims.mkdir(exist_ok=True)
-        self._recover_orphans(folder, claims)
+        self._recover_orphans(folder, claims)  # (it also makes the claim folder, once in a while rather than at every poll)
         for name in sorted(n for n in os.listdir(folder) if _on_queue(n, queue)):
             claimed = claims / f"{_HOST}@{os.getpid()}@{name}"
             try:
@@ -104,6 +103,7 @@ class Channel(filesystem.Channel):
         if now - getattr(self, "_orphans_checked", 0.0) < ORPHAN_CHECK_S:
             return
         self._orphans_checked = now
+        claims.mkdir(exist_ok=True)
         for name in os.listdir(claims):
             host, pid, original = (name.split("@", 2) + ["", ""])[:3]
             if host == _HOST and pid.isdigit() and original and not _process_exists(int(pid)):
