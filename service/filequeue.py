@@ -15,7 +15,6 @@ another filesystem, so two workers can both read it. Here:
 """
 from __future__ import annotations
 
-import fcntl
 import itertools
 import os
 import socket
@@ -52,7 +51,9 @@ def _on_queue(name: str, queue: str) -> bool:
 
 
 def _process_exists(pid: int) -> bool:
-    """Whether a process with this id runs on this host."""
+    """Whether a process with this id runs on this host (on Windows, where signal 0 would end it: assumed so)."""
+    if os.name == "nt":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -134,11 +135,11 @@ class Channel(filesystem.Channel):
         """Hold the lock under which exchange tables change."""
         self.control_folder.mkdir(parents=True, exist_ok=True)
         with open(self.control_folder / ".tables.lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+            filesystem.lock(f, filesystem.LOCK_EX)  # kombu's portable file lock
             try:
                 yield
             finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                filesystem.unlock(f)
 
     def _read_table(self, exchange: str) -> List[filesystem.exchange_queue_t]:
         try:
