@@ -88,7 +88,7 @@ _K = 12
 def _infix(short: str, long_: str) -> tuple[Optional[Alignment], bool]:
     """`short` aligned inside `long_` with terminal gaps trimmed, and whether indels crowd its ends."""
     coded = _ambiguous(short) or _ambiguous(long_)
-    # the equalities only concern ambiguity codes; without any, edlib is spared building them (~10% of a call)
+    # the equalities only concern ambiguity codes; without any, edlib is spared building them
     res = (edlib.align(short, long_, mode="HW", task="path", additionalEqualities=EQUALITIES) if coded else
            edlib.align(short, long_, mode="HW", task="path"))
     found = _OPS.findall(res["cigar"] or "")

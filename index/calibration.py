@@ -70,13 +70,14 @@ def outcomes(identifier: Identifier, records: Sequence[Record], modality: str, t
     return [QueryOutcome(r, n, {rank: present(r.label(rank)) for rank in RANKS}) for r, n in zip(recs, found)]
 
 
-def threaded(fn: Callable[[T], R], items: Sequence[T], desc: str, progress: bool = True,
+def threaded(fn: Callable[[T], R], items: Sequence[T], desc: str, unit: str, progress: bool = True,
              threads: Optional[int] = None) -> list[R]:
     """`fn` over `items` in order, on `threads` threads (default: every core) with a progress bar: alignment
     (edlib) runs without Python's lock, so the barcode searches of calibration use all cores."""
     threads = threads or os.cpu_count() or 1
     with ThreadPoolExecutor(threads) as pool:
-        return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, unit="query", disable=not progress))
+        return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, unit=unit,
+                         disable=not progress))
 
 
 def barcode_outcomes(identifier: Identifier, items: list[QueryOutcome], progress: bool = True) -> list[BarcodeOutcome]:
@@ -84,7 +85,7 @@ def barcode_outcomes(identifier: Identifier, items: list[QueryOutcome], progress
     def hits(q: QueryOutcome) -> list:
         dna, _ = identifier.orient(try_normalize(q.record.dna))
         return identifier.searcher.barcode_hits(dna, identifier.candidates, q.neighbors)
-    found = threaded(hits, items, "barcode evidence", progress)
+    found = threaded(hits, items, "barcode evidence", "query", progress)
     return [BarcodeOutcome(h, q.record, q.present) for h, q in zip(found, items)]
 
 
@@ -97,7 +98,7 @@ def reference_spread(identifier: Identifier, progress: bool = True) -> Optional[
 
     def hits(i: int) -> list:
         return searcher.barcode_hits(searcher.orient_barcode(try_normalize(keys[i].dna))[0], SPREAD_CANDIDATES)
-    return fit_spread(keys, sample, threaded(hits, sample, "genus spread", progress))
+    return fit_spread(keys, sample, threaded(hits, sample, "genus spread", "key", progress))
 
 
 def fit_modality(items: list[QueryOutcome], target: float) -> ModalityThresholds:

@@ -66,6 +66,8 @@ def _process_exists(pid: int) -> bool:
 class Channel(filesystem.Channel):
     """A filesystem channel whose messages and exchange tables are never seen half-written."""
 
+    _orphans_checked = 0.0  # when this channel last looked for claims of dead readers (monotonic seconds)
+
     def _put(self, queue: str, payload: dict, **kwargs) -> None:
         """Put `payload` on `queue` (staged, then renamed into the queue folder)."""
         # padded time, then this process' count: names sort in the order sent (kombu's: milliseconds, then random)
@@ -79,7 +81,7 @@ class Channel(filesystem.Channel):
         """The oldest message of `queue`, claimed by rename so that no other reader gets it."""
         folder = Path(self.data_folder_in)
         claims = folder / CLAIMED
-        self._recover_orphans(folder, claims)  # (it also makes the claim folder, once in a while rather than at every poll)
+        self._recover_orphans(folder, claims)  # (which makes the claim folder: once in a while, not every poll)
         for name in sorted(n for n in os.listdir(folder) if _on_queue(n, queue)):
             claimed = claims / f"{_HOST}@{os.getpid()}@{name}"
             try:
@@ -101,7 +103,7 @@ class Channel(filesystem.Channel):
         """Put back messages claimed by readers of this host that died before reading them (looked at every few
         seconds; a claim of another host's reader, on a shared folder, is left to that host)."""
         now = monotonic()
-        if now - getattr(self, "_orphans_checked", 0.0) < ORPHAN_CHECK_S:
+        if now - self._orphans_checked < ORPHAN_CHECK_S:
             return
         self._orphans_checked = now
         claims.mkdir(exist_ok=True)
@@ -141,7 +143,8 @@ class Channel(filesystem.Channel):
             finally:
                 filesystem.unlock(f)
 
-    def _read_table(self, exchange: str) -> List[filesystem.exchange_queue_t]:
+    def get_table(self, exchange: str) -> List[filesystem.exchange_queue_t]:
+        """The queues bound to `exchange` (a table is replaced whole, so it reads without a lock)."""
         try:
             text = self._exchange_file(exchange).read_text()
         except FileNotFoundError:
@@ -150,25 +153,20 @@ class Channel(filesystem.Channel):
             raise ChannelError(f"Cannot open the table of exchange {exchange!r}") from exc
         return [filesystem.exchange_queue_t(*q) for q in loads(text)] if text else []
 
-    def get_table(self, exchange: str) -> List[filesystem.exchange_queue_t]:
-        """The queues bound to `exchange` (a table is replaced whole, so it reads without a lock)."""
-        return self._read_table(exchange)
+    def _edit_table(self, exchange: str, entry: filesystem.exchange_queue_t, bind: bool) -> None:
+        """Add (`bind`) or remove one entry of an exchange's table, under the tables' lock, replacing it whole."""
+        with self._tables_locked():
+            table = self.get_table(exchange)
+            if (entry in table) != bind:
+                table = [entry, *table] if bind else [e for e in table if e != entry]
+                write_whole(self._exchange_file(exchange), dumps(table).encode())
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
-        entry = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
-        with self._tables_locked():
-            table = self._read_table(exchange)
-            if entry not in table:
-                write_whole(self._exchange_file(exchange), dumps([entry, *table]).encode())
+        self._edit_table(exchange, filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or ""), True)
 
     def _delete(self, queue: str, exchange: str, routing_key: str, pattern: str, *args, **kwargs) -> None:
         super(filesystem.Channel, self)._delete(queue, exchange, routing_key, pattern, *args, **kwargs)
-        entry = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
-        with self._tables_locked():
-            table = self._read_table(exchange)
-            if entry in table:
-                table.remove(entry)
-                write_whole(self._exchange_file(exchange), dumps(table).encode())
+        self._edit_table(exchange, filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or ""), False)
 
 
 class Transport(filesystem.Transport):

@@ -84,4 +84,4 @@ def test_calibration_searches_on_threads_keep_the_order_and_the_answers(tmp_path
 
     def search(seq):
         return [(h.record.id, h.identity) for h in searcher.barcode_hits(seq, 8)]
-    assert threaded(search, seqs, "test", progress=False, threads=4) == [search(s) for s in seqs]
+    assert threaded(search, seqs, "test", "query", progress=False, threads=4) == [search(s) for s in seqs]
