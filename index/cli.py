@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from pathlib import Path
 
+from clibd.dna_tokenizer import MAX_BARCODE_LENGTH, MIN_BARCODE_LENGTH
 from clibd.readers import FORMATS
 
 _FMT = argparse.ArgumentDefaultsHelpFormatter
@@ -89,7 +91,8 @@ def _identify(args: argparse.Namespace) -> int:
         if not args.checkpoint or not args.index_root:
             raise ValueError("give --checkpoint and --index-root (in-process), or --server URL")
         from clibd.index.identifier import Identifier
-        run = identify_in_process(Identifier.load(args.checkpoint, args.index_root, args.device), args.top_k)
+        run = identify_in_process(Identifier.load(args.checkpoint, args.index_root, args.device), args.top_k,
+                                  args.min_barcode_length, args.max_barcode_length)
     counts = identify_files(args.inputs, args.out, run, resume=args.resume, batch_size=args.batch_size)
     print(f"{args.out}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
@@ -132,6 +135,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--top-k", type=int, default=10, help="neighbours per answer")
     i.add_argument("--batch-size", type=int, default=64, help="specimens embedded and written at once")
     i.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    for bound, default in (("min", MIN_BARCODE_LENGTH), ("max", MAX_BARCODE_LENGTH)):
+        var = f"CLIBD_{bound.upper()}_BARCODE_LENGTH"
+        i.add_argument(f"--{bound}-barcode-length", type=int, default=int(os.environ.get(var, default)),
+                       help=f"{bound}imum barcode length in-process (default: ${var}, as the service reads it, "
+                            f"else {default}); a server applies its own")
     i.set_defaults(func=_identify)
 
     p = sub.add_parser("index", help="reference key indexes (FAISS snapshots)",

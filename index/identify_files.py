@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from tqdm.auto import tqdm
 
-from clibd.dna_tokenizer import InvalidSequenceError, identifiable_barcode
+from clibd.dna_tokenizer import MAX_BARCODE_LENGTH, MIN_BARCODE_LENGTH, InvalidSequenceError, identifiable_barcode
 from clibd.readers import read_records
 from clibd.records import Record
 from clibd.taxonomy import RANKS
@@ -140,8 +140,11 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[i:i + size]
 
 
-def identify_in_process(identifier, top_k: int) -> Callable[[list[Record]], list[tuple[Optional[Answer], Optional[str]]]]:
-    """A batch function over a loaded `Identifier` (the service's own)."""
+def identify_in_process(identifier, top_k: int, min_length: int = MIN_BARCODE_LENGTH,
+                        max_length: int = MAX_BARCODE_LENGTH
+                        ) -> Callable[[list[Record]], list[tuple[Optional[Answer], Optional[str]]]]:
+    """A batch function over a loaded `Identifier` (the service's own), refusing barcodes outside the lengths as
+    the service does."""
     from clibd.preprocess import load_image
     from clibd.index.identifier import Specimen
 
@@ -149,7 +152,8 @@ def identify_in_process(identifier, top_k: int) -> Callable[[list[Record]], list
         specimens, results = [], []
         for rec in batch:
             try:
-                dna = identifiable_barcode(rec.dna) if rec.dna else None  # the row names the specimen
+                # the error goes in the specimen's row, which names it
+                dna = identifiable_barcode(rec.dna, min_length=min_length, max_length=max_length) if rec.dna else None
                 images = [load_image(p) for p in (rec.image or "").split(";") if p]
                 if not dna and not images:
                     raise ValueError("neither a barcode nor a photo")

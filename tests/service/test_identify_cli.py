@@ -87,3 +87,24 @@ def test_identify_reads_a_reversed_barcode_and_says_so(service_assets, tmp_path)
     assert (fwd["strand"], rev["strand"]) == ("plus", "minus")
     assert rev["top_species"] == fwd["top_species"] and rev["top_identity"] == fwd["top_identity"]
     assert "reverse complement" in rev["identificationRemarks"]
+
+
+def test_identify_in_process_takes_the_services_barcode_lengths(service_assets, tmp_path, monkeypatch):
+    rec = next(r for r in service_assets["records"] if r.split == "test" and r.dna)
+    fasta = tmp_path / "short.fasta"
+    fasta.write_text(f">short\n{rec.dna[100:180]}\n")
+    base = ["identify", str(fasta), "--checkpoint", str(service_assets["checkpoint"]),
+            "--index-root", str(service_assets["index"])]
+    assert clibd_main([*base, "--out", str(tmp_path / "a.csv")]) == 0
+    (row,) = _rows(tmp_path / "a.csv")
+    assert row["status"] == "failed" and "80" in row["error"] and "100" in row["error"]
+    assert clibd_main([*base, "--out", str(tmp_path / "b.csv"), "--min-barcode-length", "60"]) == 0
+    monkeypatch.setenv("CLIBD_MIN_BARCODE_LENGTH", "60")  # the variable the service reads
+    assert clibd_main([*base, "--out", str(tmp_path / "c.csv")]) == 0
+    for name in ("b.csv", "c.csv"):
+        (row,) = _rows(tmp_path / name)
+        assert row["status"] != "failed" and not row["error"] and float(row["top_identity"]) > 90, row
+    monkeypatch.setenv("CLIBD_MAX_BARCODE_LENGTH", "70")
+    assert clibd_main([*base, "--out", str(tmp_path / "d.csv")]) == 0
+    (row,) = _rows(tmp_path / "d.csv")
+    assert row["status"] == "failed" and "70" in row["error"]
