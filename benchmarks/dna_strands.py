@@ -34,8 +34,8 @@ def run_set(name: str, max_queries: int, workers: int) -> dict:
                  "distinct_turned": sum(coding_strand(s)[1] for s in distinct)}
     for strand in ("plus", "minus"):
         given = [q.dna if strand == "plus" else reverse_complement(q.dna) for q in qs]
-        oriented = [orient(s, lambda x: kmer_support([index], x)) for s in given]  # (all_hits orients again)
-        hits = all_hits(index, refs, given, workers, DEFAULT_CANDIDATES)
+        oriented = [orient(s, lambda x: kmer_support([index], x)) for s in given]
+        hits = all_hits(index, refs, [s for s, _ in oriented], workers, DEFAULT_CANDIDATES, oriented=True)
         ours = [barcode_verdict(h, IdentityBands()) for h in hits]
         row = {"ours": _pct(sum(v.ranks["species"].label == q.species for v, q in zip(ours, qs)), len(qs)),
                "ours_read_reversed": _pct(sum(r for _, r in oriented), len(qs))}

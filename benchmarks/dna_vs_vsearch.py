@@ -1,6 +1,6 @@
 """Barcode identification from alignment evidence vs `vsearch --usearch_global`, on real BOLD sets.
 
-    python -m benchmarks.dna_vs_vsearch [--sets insect1k,osmia,chironominae] [--workers 2]
+    python -m benchmarks.dna_vs_vsearch [--sets insect1k,osmia,chironominae] [--workers 2] [--orders 5]
 
 Per set, the project's congeneric CLIBD partition (`training.partition`, seed 0), then two protocols with the
 same queries and references for both methods:
@@ -14,7 +14,10 @@ fitted by `fit_bands` on val + val_unseen against the same references, and each 
 species, `index.placement`, as `clibd calibrate` fits them); no embedding is used here. vsearch gets
 its strongest usual settings (`--maxaccepts 20 --maxrejects 64`, best identity kept); "97% rule" = vsearch's
 best hit below 97% identity => novel, genus of that hit. Timings include building each method's reference
-index (vsearch indexes on every run). Writes benchmarks/results/dna_vs_vsearch.{json,md}.
+index (vsearch indexes on every run). Both protocols run again on `--orders - 1` seeded shuffles of the
+references' file order (the bands stay those fitted on the given order): among keys tied at the best identity
+vsearch reports the one first in its file, so its figures move with the order; the tables give the given order
+and the mean (min-max) over all. Writes benchmarks/results/dna_vs_vsearch.{json,md}.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from clibd.readers import read_records
 from clibd.records import Record
 from clibd.taxonomy import RANKS
 from clibd.index.barcodes import DEFAULT_CANDIDATES, BarcodeIndex, candidate_pool, kmer_support, widened_hits
-from clibd.index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
+from clibd.index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands, rank_votes
 from clibd.index.orientation import orient
 from clibd.index.placement import SPREAD_CANDIDATES, fit_spread, spread_sample
 from clibd.index.verdict import Verdict
@@ -52,14 +55,15 @@ _STATE: dict = {}
 
 def _hits(given: str) -> list:
     index, keys, n = _STATE["index"], _STATE["keys"], _STATE["n"]
-    seq, _ = orient(given, lambda s: kmer_support([index], s))
+    seq = given if _STATE["oriented"] else orient(given, lambda s: kmer_support([index], s))[0]
     return widened_hits(seq, lambda m: candidate_pool(index, keys, seq, m), n)
 
 
-def all_hits(index: BarcodeIndex, keys: list[Record], seqs: list[str], workers: int, n: int) -> list[list]:
-    """Alignment hits of every query on the strand the service searches it on (`index.orientation`), on
-    `workers` forked processes sharing the index."""
-    _STATE.update(index=index, keys=keys, n=n)
+def all_hits(index: BarcodeIndex, keys: list[Record], seqs: list[str], workers: int, n: int,
+             oriented: bool = False) -> list[list]:
+    """Alignment hits of every query on the strand the service searches it on (`index.orientation`; `oriented`:
+    the queries already are), on `workers` forked processes sharing the index."""
+    _STATE.update(index=index, keys=keys, n=n, oriented=oriented)
     if workers <= 1:
         return [_hits(s) for s in seqs]
     with mp.get_context("fork").Pool(workers) as pool:
@@ -93,6 +97,12 @@ def _outcomes(hits: list[list], queries: list[Record], refs: list[Record]) -> li
             for h, q in zip(hits, queries)]
 
 
+def _orders(n: int, n_orders: int) -> list[list[int]]:
+    """The references' given order and `n_orders - 1` seeded shuffles of it: among keys tied at the best
+    identity vsearch reports the one first in its database file, so its top-1 moves with the file's order."""
+    return [list(range(n))] + [random.Random(seed).sample(range(n), n) for seed in range(1, n_orders)]
+
+
 def _pct(n: int, d: int) -> Optional[float]:
     return round(100.0 * n / d, 2) if d else None
 
@@ -115,7 +125,8 @@ def split_set(path: Path) -> dict[str, list[Record]]:
     return by
 
 
-def run_set(name: str, path: Path, workers: int, candidates: int, target: float, max_queries: int) -> dict:
+def run_set(name: str, path: Path, workers: int, candidates: int, target: float, max_queries: int,
+            n_orders: int = 1) -> dict:
     """Both protocols on one record file."""
     by = split_set(path)
     out: dict = {"records": sum(map(len, by.values())), "splits": {k: len(v) for k, v in sorted(by.items())}}
@@ -131,31 +142,45 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
     build_s = time.perf_counter() - t0
     bands = _calibrated(index, refs, fit_q, workers, candidates, target)
     ref_seqs = {r.dna for r in refs}
-    ident: dict = {"n_refs": len(refs), "bands": _bands_summary(bands)}
+    ident: dict = {"n_refs": len(refs), "bands": _bands_summary(bands), "reference_orders": n_orders}
+    orders = _orders(len(refs), n_orders)
+    reordered = [(index, refs)] + [(BarcodeIndex.build([refs[i].dna for i in o]), [refs[i] for i in o])
+                                   for o in orders[1:]]
     for part, qs in tests.items():
         if not qs:
             continue
-        t0 = time.perf_counter()
-        hits = all_hits(index, refs, [q.dna for q in qs], workers, candidates)
-        ours_s = time.perf_counter() - t0 + build_s
-        ours = [barcode_verdict(h, bands) for h in hits]
-        t0 = time.perf_counter()
-        vs = vsearch_top_hits([q.dna for q in qs], [r.dna for r in refs], threads=2, maxaccepts=20, maxrejects=64)
-        vs_s = time.perf_counter() - t0
-        row = {"queries": len(qs), "ours_qps": len(qs) / ours_s, "vsearch_qps": len(qs) / vs_s}
-        for subset, keep in (("all", lambda q: True), ("no_exact_duplicate", lambda q: q.dna not in ref_seqs)):
-            idx = [i for i, q in enumerate(qs) if keep(q)]
-            row[subset] = {"queries": len(idx)}
-            for rank in ("genus", "species"):
-                row[subset][rank] = {
-                    "ours": _pct(sum(ours[i].ranks[rank].label == qs[i].label(rank) for i in idx), len(idx)),
-                    "vsearch": _pct(sum(vs[i][0] is not None and refs[vs[i][0]].label(rank) == qs[i].label(rank)
-                                        for i in idx), len(idx))}
-            row[subset]["ours_confident_species_share"] = _pct(
-                sum(ours[i].status == "confident" for i in idx), len(idx))
-            row[subset]["ours_confident_species_precision"] = _pct(
-                sum(ours[i].status == "confident" and ours[i].ranks["species"].label == qs[i].species for i in idx),
-                sum(ours[i].status == "confident" for i in idx))
+        subsets = {"all": list(range(len(qs))),
+                   "no_exact_duplicate": [i for i, q in enumerate(qs) if q.dna not in ref_seqs]}
+        row: dict = {"queries": len(qs)}
+        for k, (index_o, refs_o) in enumerate(reordered):
+            t0 = time.perf_counter()
+            hits = all_hits(index_o, refs_o, [q.dna for q in qs], workers, candidates)
+            ours_s = time.perf_counter() - t0 + build_s
+            ours = [barcode_verdict(h, bands) for h in hits]
+            t0 = time.perf_counter()
+            vs = vsearch_top_hits([q.dna for q in qs], [r.dna for r in refs_o], threads=2, maxaccepts=20,
+                                  maxrejects=64)
+            vs_s = time.perf_counter() - t0
+            for subset, idx in subsets.items():
+                for rank in ("genus", "species"):
+                    cell = {"ours": _pct(sum(ours[i].ranks[rank].label == qs[i].label(rank) for i in idx), len(idx)),
+                            "vsearch": _pct(sum(vs[i][0] is not None and refs_o[vs[i][0]].label(rank)
+                                                == qs[i].label(rank) for i in idx), len(idx))}
+                    if k == 0:
+                        row.setdefault(subset, {"queries": len(idx)})[rank] = cell
+                    for who, value in cell.items():
+                        row.setdefault("orders", {}).setdefault(subset, {}).setdefault(rank, {}).setdefault(
+                            who, []).append(value)
+            if k:
+                continue
+            row.update(ours_qps=len(qs) / ours_s, vsearch_qps=len(qs) / vs_s)
+            row["species_tied_at_best"] = sum(len(rank_votes(h, "species", 0.0)) > 1 for h in hits)
+            for subset, idx in subsets.items():
+                row[subset]["ours_confident_species_share"] = _pct(
+                    sum(ours[i].status == "confident" for i in idx), len(idx))
+                row[subset]["ours_confident_species_precision"] = _pct(
+                    sum(ours[i].status == "confident" and ours[i].ranks["species"].label == qs[i].species
+                        for i in idx), sum(ours[i].status == "confident" for i in idx))
         ident[part] = row
     out["identification"] = ident
 
@@ -168,11 +193,8 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
         genera = _present(refs_b)["genus"]
         absent_q = [q for q in absent_q if q.genus in genera]
         qs = present_q + absent_q
-        hits = all_hits(index_b, refs_b, [q.dna for q in qs], workers, candidates)
-        ours = [barcode_verdict(h, fit_b) for h in hits]
-        bold = [barcode_verdict(h, IdentityBands()) for h in hits]
-        vs = vsearch_top_hits([q.dna for q in qs], [r.dna for r in refs_b], threads=2, maxaccepts=20, maxrejects=64)
         n_p = len(present_q)
+        absent_idx = range(n_p, len(qs))
 
         def novel_right(v: Verdict, q: Record) -> bool:  # new species, genus claimed (confident) and right
             return (v.status == "novel" and v.novel_at_rank == "species" and v.ranks["genus"].confident
@@ -181,22 +203,34 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
         def novel_named(v: Verdict, q: Record) -> bool:  # new species, the genus shown is right
             return v.status == "novel" and v.novel_at_rank == "species" and v.ranks["genus"].label == q.genus
 
-        def rule(i: int) -> tuple[bool, Optional[str]]:
-            k, identity = vs[i]
-            return (k is None or identity < 97.0), (refs_b[k].genus if k is not None else None)
-        absent_idx = range(n_p, len(qs))
-        out["new_species"] = {
-            "n_refs": len(refs_b), "present_queries": n_p, "absent_queries": len(absent_q),
-            "bands": _bands_summary(fit_b),
-            "novel_right_genus": {
+        ns: dict = {"n_refs": len(refs_b), "present_queries": n_p, "absent_queries": len(absent_q),
+                    "bands": _bands_summary(fit_b), "reference_orders": n_orders}
+        for k, order in enumerate(_orders(len(refs_b), n_orders)):
+            refs_o = [refs_b[i] for i in order]
+            index_o = index_b if k == 0 else BarcodeIndex.build([r.dna for r in refs_o])
+            hits = all_hits(index_o, refs_o, [q.dna for q in qs], workers, candidates)
+            ours = [barcode_verdict(h, fit_b) for h in hits]
+            vs = vsearch_top_hits([q.dna for q in qs], [r.dna for r in refs_o], threads=2, maxaccepts=20,
+                                  maxrejects=64)
+            rule = [(j is None or identity < 97.0, refs_o[j].genus if j is not None else None) for j, identity in vs]
+            found = {"ours_genus_shown": _pct(sum(novel_named(ours[i], qs[i]) for i in absent_idx), len(absent_q)),
+                     "rule_97": _pct(sum(rule[i][0] and rule[i][1] == qs[i].genus for i in absent_idx),
+                                     len(absent_q))}
+            alarms = {"ours": _pct(sum(ours[i].status == "novel" for i in range(n_p)), n_p),
+                      "rule_97": _pct(sum(rule[i][0] for i in range(n_p)), n_p)}
+            for key, cell in (("novel_right_genus", found), ("false_alarms_on_present", alarms)):
+                for who, value in cell.items():
+                    ns.setdefault("orders", {}).setdefault(key, {}).setdefault(who, []).append(value)
+            if k:
+                continue
+            bold = [barcode_verdict(h, IdentityBands()) for h in hits]
+            ns["novel_right_genus"] = {
                 "ours": _pct(sum(novel_right(ours[i], qs[i]) for i in absent_idx), len(absent_q)),
-                "ours_genus_shown": _pct(sum(novel_named(ours[i], qs[i]) for i in absent_idx), len(absent_q)),
                 "ours_bold_bands": _pct(sum(novel_right(bold[i], qs[i]) for i in absent_idx), len(absent_q)),
-                "rule_97": _pct(sum(rule(i)[0] and rule(i)[1] == qs[i].genus for i in absent_idx), len(absent_q))},
-            "false_alarms_on_present": {
-                "ours": _pct(sum(ours[i].status == "novel" for i in range(n_p)), n_p),
-                "ours_bold_bands": _pct(sum(bold[i].status == "novel" for i in range(n_p)), n_p),
-                "rule_97": _pct(sum(rule(i)[0] for i in range(n_p)), n_p)}}
+                **found}
+            ns["false_alarms_on_present"] = {
+                "ours_bold_bands": _pct(sum(bold[i].status == "novel" for i in range(n_p)), n_p), **alarms}
+        out["new_species"] = ns
     return out
 
 
@@ -259,7 +293,44 @@ def render(out: dict) -> str:
                      f"{a['ours']} / {a['ours_genus_shown']} / {a['ours_bold_bands']} / {a['rule_97']} | "
                      f"{f['ours']} / {f['ours_bold_bands']} / {f['rule_97']} | "
                      f"{ns['bands']['novel']['species']:.2f} |")
+    lines += _render_orders(out)
     return "\n".join(lines) + "\n"
+
+
+def _spread(values: list[float]) -> str:
+    return f"{sum(values) / len(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def _render_orders(out: dict) -> list[str]:
+    """The same figures over the references' given order and its seeded shuffles: mean (min-max)."""
+    first = next(iter(out["sets"].values()))
+    n = first["identification"].get("reference_orders", 1)
+    if n < 2:
+        return []
+    lines = ["", f"## Over {n} orders of the reference file (the given one and {n - 1} seeded shuffles)", "",
+             "Among keys tied at the best identity vsearch reports the one first in its database file, so its "
+             "top-1 moves with the file's order; ours shows the majority label of the tied keys (a count tie goes to "
+             "the key found first). Mean (min-max) over the orders.", "",
+             "| set | species tied at best (given order) | species all: ours / vsearch | "
+             "species no dup.: ours / vsearch | new species, genus shown right: ours / 97% rule | "
+             "false alarms: ours / 97% rule |",
+             "|---|---|---|---|---|---|"]
+    for name, res in out["sets"].items():
+        ident, ns = res["identification"], res.get("new_species", {})
+        for part in ("seen", "unseen"):
+            if part not in ident:
+                continue
+            o = ident[part]["orders"]
+            cells = [f"{_spread(o[sub]['species']['ours'])} / {_spread(o[sub]['species']['vsearch'])}"
+                     for sub in ("all", "no_exact_duplicate")]
+            novel = ["", ""]
+            if part == "unseen" and "orders" in ns:
+                f, a = ns["orders"]["novel_right_genus"], ns["orders"]["false_alarms_on_present"]
+                novel = [f"{_spread(f['ours_genus_shown'])} / {_spread(f['rule_97'])}",
+                         f"{_spread(a['ours'])} / {_spread(a['rule_97'])}"]
+            lines.append(f"| {name} {part} | {ident[part]['species_tied_at_best']} | {cells[0]} | {cells[1]} | "
+                         f"{novel[0]} | {novel[1]} |")
+    return lines
 
 
 def main() -> int:
@@ -270,6 +341,8 @@ def main() -> int:
     ap.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES, help="k-mer candidates per query")
     ap.add_argument("--target-precision", type=float, default=0.95)
     ap.add_argument("--max-queries", type=int, default=3000, help="queries per split at most (seeded sample; 0: all)")
+    ap.add_argument("--orders", type=int, default=5,
+                    help="reference file orders to run both methods on: the given one and seeded shuffles")
     ap.add_argument("--out", default=str(RESULTS / "dna_vs_vsearch"), help="results prefix")
     args = ap.parse_args()
     missing = [s for s in args.sets.split(",") if not SETS[s].exists()]
@@ -281,7 +354,7 @@ def main() -> int:
     for name in args.sets.split(","):
         t0 = time.perf_counter()
         out["sets"][name] = run_set(name, SETS[name], args.workers, args.candidates, args.target_precision,
-                                   args.max_queries)
+                                   args.max_queries, args.orders)
         out["sets"][name]["wall_s"] = time.perf_counter() - t0
         print(f"{name}: done in {out['sets'][name]['wall_s']:.0f} s", file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
