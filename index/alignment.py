@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterable, Iterator, Optional
 
 import edlib
 import numpy as np
@@ -30,6 +30,8 @@ _IUPAC = {"R": "AG", "Y": "CT", "K": "GT", "M": "AC", "S": "CG", "W": "AT", "B":
           "H": "ACT", "V": "ACG", "N": "ACGTRYKMSWBDHV"}
 EQUALITIES = [(code, base) for code, bases in _IUPAC.items() for base in bases]
 _OPS = re.compile(r"(\d+)([=XID])")
+_INDEL = re.compile(r"(\d+)([ID])")
+_OPS_BACK = re.compile(r"([=XID])(\d+)")  # a run of the reversed path: its op, then its length's digits reversed
 _BASES = frozenset("ACGT")
 _CODE = np.full(256, 4, np.int64)
 for _i, _b in enumerate(b"ACGT"):
@@ -91,9 +93,56 @@ def _infix(short: str, long_: str) -> tuple[Optional[Alignment], bool]:
     # the equalities only concern ambiguity codes; without any, edlib is spared building them
     res = (edlib.align(short, long_, mode="HW", task="path", additionalEqualities=EQUALITIES) if coded else
            edlib.align(short, long_, mode="HW", task="path"))
-    found = _OPS.findall(res["cigar"] or "")
+    cigar = res["cigar"] or ""
+    counted = None if coded or not res["locations"] else _counted(cigar, len(short), res["editDistance"],
+                                                                  res["locations"][0])
+    return counted or _walked(cigar, short, long_, coded, res["locations"][0][0] if res["locations"] else 0)
+
+
+def _counted(cigar: str, short_len: int, distance: int, location: tuple[int, int]
+             ) -> Optional[tuple[Optional[Alignment], bool]]:
+    """`_walked` for a pair without ambiguity codes, from totals: the path's columns of `short` (matches,
+    mismatches, insertions) add up to its length, those of the long barcode to the located span, and its
+    mismatches and indels to the edit distance; so only the indel runs and the runs near the ends are read.
+    None where those totals do not hold (then the path is walked)."""
+    first = min((i for i in (cigar.find("="), cigar.find("X")) if i >= 0), default=-1)
+    if first < 0:  # all indels: nothing aligned
+        return None, False
+    last = max(cigar.rfind("="), cigar.rfind("X"))
+    head, tail = cigar[:first].rstrip("0123456789"), cigar[last + 1:]
+    inserted = deleted = 0
+    for n, op in _INDEL.findall(cigar):
+        inserted, deleted = (inserted + int(n), deleted) if op == "I" else (inserted, deleted + int(n))
+    end_ins = end_del = 0
+    for n, op in _INDEL.findall(head + tail):
+        end_ins, end_del = (end_ins + int(n), end_del) if op == "I" else (end_ins, end_del + int(n))
+    if location[1] - location[0] + 1 != short_len - inserted + deleted:
+        return None
+    gaps = inserted + deleted - end_ins - end_del
+    mismatches = distance - inserted - deleted
+    matches = short_len - mismatches - inserted
+    columns = matches + mismatches + gaps
+    ragged = gaps >= 3 and (_crowded(_runs(cigar, len(head))) or _crowded(_runs_back(cigar, len(tail))))
+    return Alignment(100.0 * matches / columns, columns - (deleted - end_del), columns, matches), ragged
+
+
+def _runs(cigar: str, skip: int) -> Iterator[tuple[int, str]]:
+    """The path's runs (length, op) from its start, the first `skip` characters left out."""
+    for m in _OPS.finditer(cigar, skip):
+        yield int(m.group(1)), m.group(2)
+
+
+def _runs_back(cigar: str, skip: int) -> Iterator[tuple[int, str]]:
+    """The path's runs from its end, the last `skip` characters left out."""
+    for m in _OPS_BACK.finditer(cigar[::-1], skip):
+        yield int(m.group(2)[::-1]), m.group(1)
+
+
+def _walked(cigar: str, short: str, long_: str, coded: bool, start: int) -> tuple[Optional[Alignment], bool]:
+    """The alignment read column run by column run from edlib's path (ambiguity codes, indels near the ends)."""
+    found = _OPS.findall(cigar)
     lo, hi = 0, len(found)
-    s_pos, l_pos = 0, res["locations"][0][0] if res["locations"] else 0
+    s_pos, l_pos = 0, start
     while lo < hi and found[lo][1] in "ID":  # the overhang of the shorter barcode (or a free gap) at either end
         n, op = int(found[lo][0]), found[lo][1]
         s_pos, l_pos = (s_pos + n, l_pos) if op == "I" else (s_pos, l_pos + n)
@@ -129,7 +178,7 @@ def _ambiguous(seq: str) -> bool:
     return not _BASES.issuperset(seq)
 
 
-def _crowded(ops: list[tuple[int, str]]) -> bool:
+def _crowded(ops: Iterable[tuple[int, str]]) -> bool:
     """Three or more indel columns among the first `_EDGE` columns (COI is coding: real indels are rare)."""
     seen = gaps = 0
     for n, op in ops:

@@ -40,3 +40,37 @@ def test_a_barcode_overhanging_the_start_of_a_longer_one_is_compared_over_the_ov
     assert a is not None and a.identity == 100.0 and a.overlap == 380
     shifted = coi[40:660]  # equal lengths, offset by a primer's worth of bases
     assert align(query, shifted).identity == 100.0 and align(query, shifted).overlap == 580
+
+
+def _mutated(seq, rng, subs, indels):
+    out = list(seq)
+    for _ in range(subs):
+        i = rng.randrange(len(out))
+        out[i] = rng.choice("ACGT".replace(out[i], ""))
+    for _ in range(indels):
+        i = rng.randrange(len(out))
+        if rng.random() < 0.5:
+            del out[i]
+        else:
+            out.insert(i, rng.choice("ACGT"))
+    return "".join(out)
+
+
+def test_totals_read_from_the_indel_runs_equal_walking_the_whole_path():
+    import edlib
+
+    from clibd.index.alignment import _counted, _walked
+    rng = random.Random(7)
+    ragged = 0
+    for trial in range(400):
+        a = _random_seq(rng.randrange(300, 700), 100 + trial)
+        b = _mutated(a, rng, rng.randrange(0, 120), rng.choice([0, 0, 1, 3, 12]))
+        start = rng.choice([0, 0, rng.randrange(0, 150)])
+        b = b[start:start + rng.randrange(250, 700)] if trial % 3 else b  # a shorter read, an overhang
+        short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+        res = edlib.align(short, long_, mode="HW", task="path")
+        counted = _counted(res["cigar"], len(short), res["editDistance"], res["locations"][0])
+        walked = _walked(res["cigar"], short, long_, False, res["locations"][0][0])
+        assert counted == walked, (trial, res["cigar"][:80])
+        ragged += walked[1]
+    assert ragged > 10  # the pairs include ones whose indels crowd an end
