@@ -72,8 +72,10 @@ def align(query: str, target: str, fraction: float = MIN_OVERLAP_FRACTION,
         if offset is not None:
             s0, l0 = max(0, -offset), max(0, offset)
             n = min(len(short) - s0, len(long_) - l0)
-            lo = max(0, l0 - _SLACK)
-            crop, _ = _infix(short[s0:s0 + n], long_[lo:l0 + n + _SLACK])
+            lo, hi = max(0, l0 - _SLACK), min(len(long_), l0 + n + _SLACK)
+            # the whole of both again (two barcodes of one stretch) would only repeat the first alignment
+            whole = s0 == 0 and n == len(short) and lo == 0 and hi == len(long_)
+            crop, _ = (None, False) if whole else _infix(short[s0:s0 + n], long_[lo:hi])
             if crop is not None and crop.overlap >= need and (best is None or best.overlap < need
                                                                or crop.identity > best.identity):
                 best = crop
