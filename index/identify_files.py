@@ -16,6 +16,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from tqdm.auto import tqdm
 
+from clibd.cells import read_cell, safe_row
 from clibd.dna_tokenizer import MAX_BARCODE_LENGTH, MIN_BARCODE_LENGTH, InvalidSequenceError, identifiable_barcode
 from clibd.readers import read_records
 from clibd.records import Record
@@ -87,7 +88,7 @@ def done_ids(path: Path, kind: str) -> set[str]:
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh, delimiter="," if kind == "csv" else "\t")
         key = "occurrenceID" if kind == "dwc" else "id"
-        return {row[key] for row in reader}
+        return {read_cell(row[key]) for row in reader}
 
 
 class Writer:
@@ -109,10 +110,9 @@ class Writer:
         if self.kind == "jsonl":
             dump = answer.model_dump(mode="json") if answer is not None else None
             self.fh.write(json.dumps({"id": specimen_id, "error": error, "answer": dump}) + "\n")
-        elif self.kind == "dwc":
-            self.csv.writerow(dwc_row(specimen_id, answer, error))
-        else:
-            self.csv.writerow(answer_row(specimen_id, answer, error))
+        else:  # no cell a spreadsheet formula (`clibd.cells`)
+            row = dwc_row if self.kind == "dwc" else answer_row
+            self.csv.writerow(safe_row(row(specimen_id, answer, error)))
 
     def flush(self) -> None:
         """Make what was written durable (a killed run keeps it)."""

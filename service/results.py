@@ -5,6 +5,7 @@ import csv
 import io
 from typing import Iterable
 
+from clibd.cells import safe_row
 from clibd.taxonomy import RANKS
 from clibd.index.answer import Answer
 from clibd.index.identify_files import barcode_strand, dwc_identification
@@ -56,9 +57,9 @@ def dwc_row(item: JobItem, provenance_ref: str) -> dict:
 
 
 def table(rows: Iterable[dict], columns: list[str], delimiter: str) -> str:
-    """Rows as CSV or TSV text."""
+    """Rows as CSV or TSV text, no cell a spreadsheet formula (`clibd.cells`)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, delimiter=delimiter, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(safe_row(row) for row in rows)
     return buf.getvalue()

@@ -108,3 +108,18 @@ def test_identify_in_process_takes_the_services_barcode_lengths(service_assets, 
     assert clibd_main([*base, "--out", str(tmp_path / "d.csv")]) == 0
     (row,) = _rows(tmp_path / "d.csv")
     assert row["status"] == "failed" and "70" in row["error"]
+
+
+def test_identify_csv_holds_no_spreadsheet_formula_and_resumes_past_it(service_assets, tmp_path):
+    rec = next(r for r in service_assets["records"] if r.split == "test" and r.dna)
+    evil = '=HYPERLINK("http://example.org","open")'
+    fasta = tmp_path / "evil.fasta"
+    fasta.write_text(f">{evil}\n{rec.dna}\n")
+    out = tmp_path / "evil.csv"
+    base = ["identify", "--checkpoint", str(service_assets["checkpoint"]), "--index-root",
+            str(service_assets["index"]), "--out", str(out)]
+    assert clibd_main([*base, str(fasta)]) == 0
+    (row,) = _rows(out)
+    assert row["id"] == "'" + evil and row["top_species"]
+    assert clibd_main([*base, "--resume", str(fasta)]) == 0  # the id read back is the one given: nothing redone
+    assert len(_rows(out)) == 1

@@ -19,3 +19,10 @@ def test_a_semicolon_manifest_with_bold_column_names_reads():
     text = "processid;nucraw;image_file\nP1;ACGTACGT;p1.jpg\nP2;;p2a.jpg;\n"
     rows = parse_manifest(text, Settings().limits)
     assert [(r.id, r.dna, r.images) for r in rows] == [("P1", "ACGTACGT", ["p1.jpg"]), ("P2", None, ["p2a.jpg"])]
+
+
+def test_job_tables_hold_no_spreadsheet_formula():
+    from clibd.service.results import table
+    text = table([{"specimen_id": "@SUM(A1:A9)", "species": "Osmia pumila", "similarity": -0.5}],
+                 ["specimen_id", "species", "similarity"], ",")
+    assert text.splitlines()[1] == "'@SUM(A1:A9),Osmia pumila,-0.5"
