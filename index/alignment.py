@@ -124,19 +124,20 @@ def _counted(cigar: str, short_len: int, distance: int, location: tuple[int, int
     mismatches = distance - inserted - deleted
     matches = short_len - mismatches - inserted
     columns = matches + mismatches + gaps
-    ragged = gaps >= 3 and (_crowded(_runs(cigar, len(head))) or _crowded(_runs_back(cigar, len(tail))))
+    ragged = gaps >= 3 and (_crowded(_runs(cigar, len(head), len(tail)))
+                            or _crowded(_runs_back(cigar, len(tail), len(head))))
     return Alignment(100.0 * matches / columns, columns - (deleted - end_del), columns, matches), ragged
 
 
-def _runs(cigar: str, skip: int) -> Iterator[tuple[int, str]]:
-    """The path's runs (length, op) from its start, the first `skip` characters left out."""
-    for m in _OPS.finditer(cigar, skip):
+def _runs(cigar: str, head: int, tail: int) -> Iterator[tuple[int, str]]:
+    """The path's runs (length, op) from its start, its first `head` and last `tail` characters left out."""
+    for m in _OPS.finditer(cigar, head, len(cigar) - tail):
         yield int(m.group(1)), m.group(2)
 
 
-def _runs_back(cigar: str, skip: int) -> Iterator[tuple[int, str]]:
-    """The path's runs from its end, the last `skip` characters left out."""
-    for m in _OPS_BACK.finditer(cigar[::-1], skip):
+def _runs_back(cigar: str, tail: int, head: int) -> Iterator[tuple[int, str]]:
+    """The same runs from the path's end."""
+    for m in _OPS_BACK.finditer(cigar[::-1], tail, len(cigar) - head):
         yield int(m.group(2)[::-1]), m.group(1)
 
 
