@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import Optional
 
 from clibd.dna_tokenizer import MAX_BARCODE_LENGTH, MIN_BARCODE_LENGTH
 from clibd.readers import FORMATS
@@ -81,6 +82,23 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _length_variable(bound: str) -> str:
+    return f"CLIBD_{bound.upper()}_BARCODE_LENGTH"
+
+
+def _length(given: Optional[int], bound: str, default: int) -> int:
+    """A barcode length bound of `clibd identify`: the option, else the service's variable, else the default."""
+    if given is not None:
+        return given
+    text = os.environ.get(_length_variable(bound), "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{_length_variable(bound)}={text!r} is not a whole number of nucleotides") from None
+
+
 def _identify(args: argparse.Namespace) -> int:
     from clibd.index.identify_files import identify_files, identify_in_process, identify_via_server, output_kind
 
@@ -91,8 +109,11 @@ def _identify(args: argparse.Namespace) -> int:
         if not args.checkpoint or not args.index_root:
             raise ValueError("give --checkpoint and --index-root (in-process), or --server URL")
         from clibd.index.identifier import Identifier
+        lengths = [_length(given, bound, default) for given, bound, default in
+                   ((args.min_barcode_length, "min", MIN_BARCODE_LENGTH),
+                    (args.max_barcode_length, "max", MAX_BARCODE_LENGTH))]
         run = identify_in_process(Identifier.load(args.checkpoint, args.index_root, args.device), args.top_k,
-                                  args.min_barcode_length, args.max_barcode_length)
+                                  *lengths)
     counts = identify_files(args.inputs, args.out, run, resume=args.resume, batch_size=args.batch_size)
     print(f"{args.out}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
@@ -136,10 +157,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--batch-size", type=int, default=64, help="specimens embedded and written at once")
     i.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     for bound, default in (("min", MIN_BARCODE_LENGTH), ("max", MAX_BARCODE_LENGTH)):
-        var = f"CLIBD_{bound.upper()}_BARCODE_LENGTH"
-        i.add_argument(f"--{bound}-barcode-length", type=int, default=int(os.environ.get(var, default)),
-                       help=f"{bound}imum barcode length in-process (default: ${var}, as the service reads it, "
-                            f"else {default}); a server applies its own")
+        i.add_argument(f"--{bound}-barcode-length", type=int, default=None,
+                       help=f"{bound}imum barcode length in-process (default: ${_length_variable(bound)}, as the "
+                            f"service reads it, else {default}); a server applies its own")
     i.set_defaults(func=_identify)
 
     p = sub.add_parser("index", help="reference key indexes (FAISS snapshots)",

@@ -108,6 +108,10 @@ def test_identify_in_process_takes_the_services_barcode_lengths(service_assets, 
     assert clibd_main([*base, "--out", str(tmp_path / "d.csv")]) == 0
     (row,) = _rows(tmp_path / "d.csv")
     assert row["status"] == "failed" and "70" in row["error"]
+    monkeypatch.setenv("CLIBD_MAX_BARCODE_LENGTH", "seventy")  # refused with the variable named, nothing written
+    with pytest.raises(SystemExit):
+        clibd_main([*base, "--out", str(tmp_path / "e.csv")])
+    assert not (tmp_path / "e.csv").exists()
 
 
 def test_identify_csv_holds_no_spreadsheet_formula_and_resumes_past_it(service_assets, tmp_path):
