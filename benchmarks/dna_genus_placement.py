@@ -36,7 +36,7 @@ import edlib
 import numpy as np
 
 from benchmarks.dna_vs_vsearch import SETS, _sample, all_hits, bold_sets_main, split_set
-from clibd.index.alignment import kmer_diagonal
+from clibd.index.alignment import diagonal_overlap
 from clibd.index.barcodes import DEFAULT_CANDIDATES, SHORT_OVERLAP, SHORT_OVERLAP_PENALTY, BarcodeIndex, Hit
 from clibd.index.placement import PER_GENUS, SPREAD_CANDIDATES, GenusSpread, fit_spread, spread_sample
 
@@ -111,11 +111,10 @@ def _closest_by(kind: str) -> Callable[[str, list[Hit]], str]:
 def _ungapped(query: str, ref: str) -> Optional[tuple[float, int]]:
     """Identity (%) and compared columns of two barcodes without gaps, along their k-mers' main diagonal."""
     short, long_ = (query, ref) if len(query) <= len(ref) else (ref, query)
-    offset = kmer_diagonal(short, long_)
-    if offset is None:
+    overlap = diagonal_overlap(short, long_)
+    if overlap is None:
         return None
-    s0, l0 = max(0, -offset), max(0, offset)
-    n = min(len(short) - s0, len(long_) - l0)
+    s0, l0, n = overlap
     a = _BASE[np.frombuffer(short[s0:s0 + n].encode(), np.uint8)]
     b = _BASE[np.frombuffer(long_[l0:l0 + n].encode(), np.uint8)]
     plain = (a < 4) & (b < 4)

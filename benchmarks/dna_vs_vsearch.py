@@ -100,24 +100,38 @@ def _outcomes(hits: list[list], queries: list[Record], refs: list[Record]) -> li
 
 
 def _tie_breaks(hits: list[list], queries: list[Record]) -> dict[str, int]:
-    """Among queries whose best identity is shared by keys of several species, how often each way of choosing
+    """How many queries have their best identity shared by keys of several species, and how often each way of choosing
     among those species is right: the majority of the tied keys (ours) or the species whose hits are on average
     the closest to the query."""
-    right = {"majority_of_tied_keys": 0, "closest_on_average": 0}
+    right = {"queries": 0, "majority_of_tied_keys": 0, "closest_on_average": 0}
     for h, q in zip(hits, queries):
         tied = [label for label, _ in rank_votes(h, "species", 0.0)]
         if len(tied) < 2:
             continue
+        right["queries"] += 1
         mean = {s: float(np.mean([x.identity for x in h if x.record.species == s])) for s in tied}
         right["majority_of_tied_keys"] += tied[0] == q.species
         right["closest_on_average"] += max(tied, key=lambda s: mean[s]) == q.species
     return right
 
 
-def _orders(n: int, n_orders: int) -> list[list[int]]:
-    """The references' given order and `n_orders - 1` seeded shuffles of it: among keys tied at the best
-    identity vsearch reports the one first in its database file, so its top-1 moves with the file's order."""
-    return [list(range(n))] + [random.Random(seed).sample(range(n), n) for seed in range(1, n_orders)]
+def _reorderings(index: BarcodeIndex, refs: list[Record], n_orders: int) -> list[tuple[BarcodeIndex, list[Record]]]:
+    """The references in their given order (with `index`) and in `n_orders - 1` seeded shuffles of it, each
+    indexed: among keys tied at the best identity vsearch reports the one first in its database file, so its
+    top-1 moves with the file's order."""
+    out = [(index, refs)]
+    for seed in range(1, n_orders):
+        shuffled = [refs[i] for i in random.Random(seed).sample(range(len(refs)), len(refs))]
+        out.append((BarcodeIndex.build([r.dna for r in shuffled]), shuffled))
+    return out
+
+
+def _collect(tree: dict, path: tuple[str, ...], cell: dict[str, Optional[float]]) -> None:
+    """Append each figure of `cell` to its list at `path` in `tree` (one entry per reference order)."""
+    for key in path:
+        tree = tree.setdefault(key, {})
+    for who, value in cell.items():
+        tree.setdefault(who, []).append(value)
 
 
 def _pct(n: int, d: int) -> Optional[float]:
@@ -160,9 +174,7 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
     bands = _calibrated(index, refs, fit_q, workers, candidates, target)
     ref_seqs = {r.dna for r in refs}
     ident: dict = {"n_refs": len(refs), "bands": _bands_summary(bands), "reference_orders": n_orders}
-    orders = _orders(len(refs), n_orders)
-    reordered = [(index, refs)] + [(BarcodeIndex.build([refs[i].dna for i in o]), [refs[i] for i in o])
-                                   for o in orders[1:]]
+    reordered = _reorderings(index, refs, n_orders)
     for part, qs in tests.items():
         if not qs:
             continue
@@ -185,14 +197,11 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
                                                 == qs[i].label(rank) for i in idx), len(idx))}
                     if k == 0:
                         row.setdefault(subset, {"queries": len(idx)})[rank] = cell
-                    for who, value in cell.items():
-                        row.setdefault("orders", {}).setdefault(subset, {}).setdefault(rank, {}).setdefault(
-                            who, []).append(value)
+                    _collect(row, ("orders", subset, rank), cell)
             if k:
                 continue
             row.update(ours_qps=len(qs) / ours_s, vsearch_qps=len(qs) / vs_s)
-            row["species_tied_at_best"] = sum(len(rank_votes(h, "species", 0.0)) > 1 for h in hits)
-            row["tie_breaks_right"] = _tie_breaks(hits, qs)
+            row["species_tied_at_best"] = _tie_breaks(hits, qs)
             for subset, idx in subsets.items():
                 row[subset]["ours_confident_species_share"] = _pct(
                     sum(ours[i].status == "confident" for i in idx), len(idx))
@@ -223,9 +232,7 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
 
         ns: dict = {"n_refs": len(refs_b), "present_queries": n_p, "absent_queries": len(absent_q),
                     "bands": _bands_summary(fit_b), "reference_orders": n_orders}
-        for k, order in enumerate(_orders(len(refs_b), n_orders)):
-            refs_o = [refs_b[i] for i in order]
-            index_o = index_b if k == 0 else BarcodeIndex.build([r.dna for r in refs_o])
+        for k, (index_o, refs_o) in enumerate(_reorderings(index_b, refs_b, n_orders)):
             hits = all_hits(index_o, refs_o, [q.dna for q in qs], workers, candidates)
             ours = [barcode_verdict(h, fit_b) for h in hits]
             vs = vsearch_top_hits([q.dna for q in qs], [r.dna for r in refs_o], threads=2, maxaccepts=20,
@@ -236,9 +243,8 @@ def run_set(name: str, path: Path, workers: int, candidates: int, target: float,
                                      len(absent_q))}
             alarms = {"ours": _pct(sum(ours[i].status == "novel" for i in range(n_p)), n_p),
                       "rule_97": _pct(sum(rule[i][0] for i in range(n_p)), n_p)}
-            for key, cell in (("novel_right_genus", found), ("false_alarms_on_present", alarms)):
-                for who, value in cell.items():
-                    ns.setdefault("orders", {}).setdefault(key, {}).setdefault(who, []).append(value)
+            _collect(ns, ("orders", "novel_right_genus"), found)
+            _collect(ns, ("orders", "false_alarms_on_present"), alarms)
             if k:
                 continue
             bold = [barcode_verdict(h, IdentityBands()) for h in hits]
@@ -349,8 +355,8 @@ def _render_orders(out: dict) -> list[str]:
                 f, a = ns["orders"]["novel_right_genus"], ns["orders"]["false_alarms_on_present"]
                 novel = [f"{_spread(f['ours_genus_shown'])} / {_spread(f['rule_97'])}",
                          f"{_spread(a['ours'])} / {_spread(a['rule_97'])}"]
-            ties = ident[part]["tie_breaks_right"]
-            lines.append(f"| {name} {part} | {ident[part]['species_tied_at_best']}, {ties['majority_of_tied_keys']} / "
+            ties = ident[part]["species_tied_at_best"]
+            lines.append(f"| {name} {part} | {ties['queries']}, {ties['majority_of_tied_keys']} / "
                          f"{ties['closest_on_average']} | {cells[0]} | {cells[1]} | "
                          f"{novel[0]} | {novel[1]} |")
     return lines

@@ -67,18 +67,16 @@ def align(query: str, target: str, fraction: float = MIN_OVERLAP_FRACTION,
         return None
     need = min_overlap(len(query), len(target), fraction, min_bp)
     best, ragged = _infix(short, long_)
-    if ragged:  # the shorter one may overhang an end of the longer: align the overlap their k-mers point to
-        offset = kmer_diagonal(short, long_)
-        if offset is not None:
-            s0, l0 = max(0, -offset), max(0, offset)
-            n = min(len(short) - s0, len(long_) - l0)
-            lo, hi = max(0, l0 - _SLACK), min(len(long_), l0 + n + _SLACK)
-            # the whole of both again (two barcodes of one stretch) would only repeat the first alignment
-            whole = s0 == 0 and n == len(short) and lo == 0 and hi == len(long_)
-            crop, _ = (None, False) if whole else _infix(short[s0:s0 + n], long_[lo:hi])
-            if crop is not None and crop.overlap >= need and (best is None or best.overlap < need
-                                                               or crop.identity > best.identity):
-                best = crop
+    overlap = diagonal_overlap(short, long_) if ragged else None
+    if overlap is not None:  # the shorter one may overhang an end of the longer: align the overlap k-mers point to
+        s0, l0, n = overlap
+        lo, hi = max(0, l0 - _SLACK), min(len(long_), l0 + n + _SLACK)
+        # the whole of both again (two barcodes of one stretch) would only repeat the first alignment
+        whole = s0 == 0 and n == len(short) and lo == 0 and hi == len(long_)
+        crop, _ = (None, False) if whole else _infix(short[s0:s0 + n], long_[lo:hi])
+        if crop is not None and crop.overlap >= need and (best is None or best.overlap < need
+                                                           or crop.identity > best.identity):
+            best = crop
     if best is None or best.overlap < need or best.identity < MIN_IDENTITY:
         return None
     return best
@@ -210,7 +208,17 @@ def _codes(seq: str) -> np.ndarray:
     return codes
 
 
-def kmer_diagonal(short: str, long_: str) -> Optional[int]:
+def diagonal_overlap(short: str, long_: str) -> Optional[tuple[int, int, int]]:
+    """Where two barcodes overlap along the diagonal most shared k-mers agree on: the start in `short`, the start
+    in `long_` and the length; None without such a diagonal."""
+    offset = _kmer_diagonal(short, long_)
+    if offset is None:
+        return None
+    s0, l0 = max(0, -offset), max(0, offset)
+    return s0, l0, min(len(short) - s0, len(long_) - l0)
+
+
+def _kmer_diagonal(short: str, long_: str) -> Optional[int]:
     """The offset (position in `long_` minus position in `short`) most shared k-mers agree on."""
     cs, cl = _codes(short), _codes(long_)
     order = np.argsort(cs, kind="stable")

@@ -89,7 +89,7 @@ def test_identify_reads_a_reversed_barcode_and_says_so(service_assets, tmp_path)
     assert "reverse complement" in rev["identificationRemarks"]
 
 
-def test_identify_in_process_takes_the_services_barcode_lengths(service_assets, tmp_path, monkeypatch):
+def test_identify_in_process_takes_the_services_barcode_lengths(service_assets, tmp_path, monkeypatch, capsys):
     rec = next(r for r in service_assets["records"] if r.split == "test" and r.dna)
     fasta = tmp_path / "short.fasta"
     fasta.write_text(f">short\n{rec.dna[100:180]}\n")
@@ -111,6 +111,7 @@ def test_identify_in_process_takes_the_services_barcode_lengths(service_assets, 
     monkeypatch.setenv("CLIBD_MAX_BARCODE_LENGTH", "seventy")  # refused with the variable named, nothing written
     with pytest.raises(SystemExit):
         clibd_main([*base, "--out", str(tmp_path / "e.csv")])
+    assert "CLIBD_MAX_BARCODE_LENGTH='seventy'" in capsys.readouterr().err
     assert not (tmp_path / "e.csv").exists()
 
 
