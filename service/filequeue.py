@@ -46,7 +46,7 @@ def write_whole(path: Path, data: bytes) -> None:
 
 
 def _on_queue(name: str, queue: str) -> bool:
-    """Whether a file of the queue folder is a message of `queue` (`<ms>_<uuid>.<queue>.msg`)."""
+    """Whether a file of the queue folder is a message of `queue` (`<ns>_<pid>_<count>_<uuid>.<queue>.msg`)."""
     return name.partition(".")[2] == f"{queue}.msg"
 
 
@@ -153,8 +153,9 @@ class Channel(filesystem.Channel):
             raise ChannelError(f"Cannot open the table of exchange {exchange!r}") from exc
         return [filesystem.exchange_queue_t(*q) for q in loads(text)] if text else []
 
-    def _edit_table(self, exchange: str, entry: filesystem.exchange_queue_t, bind: bool) -> None:
+    def _edit_table(self, exchange: str, routing_key: str, pattern: str, queue: str, bind: bool) -> None:
         """Add (`bind`) or remove one entry of an exchange's table, under the tables' lock, replacing it whole."""
+        entry = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
         with self._tables_locked():
             table = self.get_table(exchange)
             if (entry in table) != bind:
@@ -162,11 +163,11 @@ class Channel(filesystem.Channel):
                 write_whole(self._exchange_file(exchange), dumps(table).encode())
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
-        self._edit_table(exchange, filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or ""), True)
+        self._edit_table(exchange, routing_key, pattern, queue, True)
 
     def _delete(self, queue: str, exchange: str, routing_key: str, pattern: str, *args, **kwargs) -> None:
         super(filesystem.Channel, self)._delete(queue, exchange, routing_key, pattern, *args, **kwargs)
-        self._edit_table(exchange, filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or ""), False)
+        self._edit_table(exchange, routing_key, pattern, queue, False)
 
 
 class Transport(filesystem.Transport):
