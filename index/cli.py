@@ -86,17 +86,24 @@ def _length_variable(bound: str) -> str:
     return f"CLIBD_{bound.upper()}_BARCODE_LENGTH"
 
 
-def _length(given: Optional[int], bound: str, default: int) -> int:
-    """A barcode length bound of `clibd identify`: the option, else the service's variable, else the default."""
+def _length(given: Optional[int], bound: str, default: int, env_file: str | Path = ".env") -> int:
+    """A barcode length bound of `clibd identify`: the option, else the service's variable (from the
+    environment, else from the `.env` file the service reads), else the default."""
     if given is not None:
         return given
-    text = os.environ.get(_length_variable(bound), "").strip()
+    name, where = _length_variable(bound), "environment"
+    text = os.environ.get(name, "").strip()
+    if not text and Path(env_file).is_file():
+        from dotenv import dotenv_values
+
+        found = {k.upper(): v for k, v in dotenv_values(env_file).items() if v is not None}
+        text, where = (found.get(name) or "").strip(), str(env_file)
     if not text:
         return default
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"{_length_variable(bound)}={text!r} is not a whole number of nucleotides") from None
+        raise ValueError(f"{name}={text!r} (from {where}) is not a whole number of nucleotides") from None
 
 
 def _identify(args: argparse.Namespace) -> int:
@@ -158,7 +165,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     for bound, default in (("min", MIN_BARCODE_LENGTH), ("max", MAX_BARCODE_LENGTH)):
         i.add_argument(f"--{bound}-barcode-length", type=int, default=None,
-                       help=f"{bound}imum barcode length in-process (default: ${_length_variable(bound)}, as the "
+                       help=f"{bound}imum barcode length in-process (default: ${_length_variable(bound)} or .env, as the "
                             f"service reads it, else {default}); a server applies its own")
     i.set_defaults(func=_identify)
 

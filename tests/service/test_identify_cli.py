@@ -89,12 +89,17 @@ def test_identify_reads_a_reversed_barcode_and_says_so(service_assets, tmp_path)
     assert "reverse complement" in rev["identificationRemarks"]
 
 
-def test_identify_in_process_takes_the_services_barcode_lengths(service_assets, tmp_path, monkeypatch, capsys):
+def _short_fragment_run(service_assets, tmp_path) -> list[str]:
     rec = next(r for r in service_assets["records"] if r.split == "test" and r.dna)
     fasta = tmp_path / "short.fasta"
     fasta.write_text(f">short\n{rec.dna[100:180]}\n")
-    base = ["identify", str(fasta), "--checkpoint", str(service_assets["checkpoint"]),
+    return ["identify", str(fasta), "--checkpoint", str(service_assets["checkpoint"]),
             "--index-root", str(service_assets["index"])]
+
+
+def test_identify_in_process_takes_the_services_barcode_lengths(service_assets, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no .env here
+    base = _short_fragment_run(service_assets, tmp_path)
     assert clibd_main([*base, "--out", str(tmp_path / "a.csv")]) == 0
     (row,) = _rows(tmp_path / "a.csv")
     assert row["status"] == "failed" and "80" in row["error"] and "100" in row["error"]
@@ -113,6 +118,26 @@ def test_identify_in_process_takes_the_services_barcode_lengths(service_assets, 
         clibd_main([*base, "--out", str(tmp_path / "e.csv")])
     assert "CLIBD_MAX_BARCODE_LENGTH='seventy'" in capsys.readouterr().err
     assert not (tmp_path / "e.csv").exists()
+
+
+def test_identify_in_process_reads_the_services_env_file(service_assets, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CLIBD_MIN_BARCODE_LENGTH", raising=False)
+    monkeypatch.chdir(tmp_path)
+    base = _short_fragment_run(service_assets, tmp_path)
+    (tmp_path / ".env").write_text("# as the service reads it\nclibd_min_barcode_length=60\n")
+    assert clibd_main([*base, "--out", str(tmp_path / "a.csv")]) == 0
+    (row,) = _rows(tmp_path / "a.csv")
+    assert row["status"] != "failed" and not row["error"], row
+    monkeypatch.setenv("CLIBD_MIN_BARCODE_LENGTH", "100")  # the environment wins over the file, as for the service
+    assert clibd_main([*base, "--out", str(tmp_path / "b.csv")]) == 0
+    (row,) = _rows(tmp_path / "b.csv")
+    assert row["status"] == "failed" and "100" in row["error"]
+    monkeypatch.delenv("CLIBD_MIN_BARCODE_LENGTH")
+    (tmp_path / ".env").write_text("CLIBD_MIN_BARCODE_LENGTH=sixty\n")
+    with pytest.raises(SystemExit):
+        clibd_main([*base, "--out", str(tmp_path / "c.csv")])
+    assert "CLIBD_MIN_BARCODE_LENGTH='sixty' (from .env)" in capsys.readouterr().err
+    assert not (tmp_path / "c.csv").exists()
 
 
 def test_identify_csv_holds_no_spreadsheet_formula_and_resumes_past_it(service_assets, tmp_path):
