@@ -1,6 +1,6 @@
 """Barcode identification from alignment evidence vs `vsearch --usearch_global`, on real BOLD sets.
 
-    python -m benchmarks.dna_vs_vsearch [--sets insect1k,osmia,chironominae] [--workers 2] [--orders 5]
+    python -m benchmarks.dna_vs_vsearch [--sets insect1k,osmia,chironominae,butterflies] [--workers 2] [--orders 5]
 
 Per set, the project's congeneric CLIBD partition (`training.partition`, seed 0), then two protocols with the
 same queries and references for both methods:
@@ -49,7 +49,8 @@ from clibd.training.vsearch import vsearch_top_hits
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETS = {"insect1k": DATA / "insect1k" / "insect1k_coi5p.tsv.gz",
         "osmia": DATA / "bold_sets" / "osmia_coi5p.tsv.gz",
-        "chironominae": DATA / "bold_sets" / "chironominae_norway_bold5.tsv.gz"}
+        "chironominae": DATA / "bold_sets" / "chironominae_norway_bold5.tsv.gz",
+        "butterflies": DATA / "leeds_butterflies" / "coi.tsv"}
 RESULTS = Path(__file__).parent / "results"
 
 _STATE: dict = {}

@@ -22,16 +22,18 @@ def youden_threshold(positive: Sequence[float], negative: Sequence[float]) -> Op
 
 
 def capped_separator(present: Sequence[float], absent: Sequence[float], max_false: float,
-                     min_support: int, balanced: bool = True) -> Optional[float]:
+                     min_support: int, balanced: bool = True, margin: float = 0.0) -> Optional[float]:
     """The value below which a taxon is called absent, among the cuts that call at most `max_false` of present
-    ones absent: the balanced separator (TPR + TNR), or with `balanced=False` the one finding the most absent
-    ones (of equally good cuts, the highest); None with fewer than `min_support` values of either kind."""
+    ones absent even `margin` higher: the balanced separator (TPR + TNR), or with `balanced=False` the one
+    finding the most absent ones (of equally good cuts, the highest); None with fewer than `min_support` values
+    of either kind. The margin keeps a cut off the present values just above it: new data holds more of them."""
     if len(present) < max(min_support, 1) or len(absent) < max(min_support, 1):
         return None
-    cuts = np.unique(np.concatenate([np.asarray(present, float), np.asarray(absent, float),
+    cuts = np.unique(np.concatenate([np.asarray(present, float) - margin, np.asarray(absent, float),
                                      [max(absent) + 1e-6]]))
     false = _below(present, cuts)
-    score = np.where(false <= max_false, _below(absent, cuts) - (false if balanced else 0.0), -np.inf)
+    allowed = _below(present, cuts + margin - 1e-9) <= max_false
+    score = np.where(allowed, _below(absent, cuts) - (false if balanced else 0.0), -np.inf)
     if not np.isfinite(score).any():
         return None
     return float(cuts[len(cuts) - 1 - int(np.argmax(score[::-1]))])

@@ -133,18 +133,20 @@ def align_hits(query: str, candidates: Iterable[tuple[object, str, Optional[floa
     return evidence_order(hits)
 
 
-def evidence_order(hits: list[Hit]) -> list[Hit]:
-    """Hits best first: by identity, except that a hit overlapping the query over less than `SHORT_OVERLAP`
-    of the longest overlap any hit reaches must be `SHORT_OVERLAP_PENALTY` points more identical to come
-    first — identity over half a barcode is weaker evidence, and of a different stretch of COI, than over
-    all of it (a 300-bp reference at 90% would otherwise outrank a 630-bp one at 89.5%). Then similarity."""
+def standing(hits: Sequence[Hit]) -> list[float]:
+    """Each hit's identity as the hits rank: less `SHORT_OVERLAP_PENALTY` points where it overlaps the query
+    over less than `SHORT_OVERLAP` of the longest overlap any of `hits` reaches."""
     longest = max((h.overlap for h in hits), default=0)
+    return [h.identity - (SHORT_OVERLAP_PENALTY if h.overlap < SHORT_OVERLAP * longest else 0.0) for h in hits]
 
-    def key(h: Hit) -> tuple[float, float]:
-        short = h.overlap < SHORT_OVERLAP * longest
-        return (-(h.identity - (SHORT_OVERLAP_PENALTY if short else 0.0)),
-                -(h.similarity if h.similarity is not None else -2.0))
-    return sorted(hits, key=key)
+
+def evidence_order(hits: list[Hit]) -> list[Hit]:
+    """Hits best first: by `standing`, then similarity — identity over half a barcode is weaker evidence, and
+    of a different stretch of COI, than over all of it (a 300-bp reference at 90% would otherwise outrank a
+    630-bp one at 89.5%)."""
+    ranked = sorted(zip(standing(hits), hits),
+                    key=lambda sh: (-sh[0], -(sh[1].similarity if sh[1].similarity is not None else -2.0)))
+    return [h for _, h in ranked]
 
 
 def widened_hits(query: str, pool_of: Callable[[int], list[tuple[object, str, Optional[float]]]],

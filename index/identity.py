@@ -28,7 +28,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from clibd.taxonomy import RANKS
-from clibd.index.barcodes import Hit
+from clibd.index.barcodes import Hit, standing
 from clibd.index.placement import GenusSpread
 from clibd.fitting import capped_separator, precision_threshold
 from clibd.index.verdict import RankCall, Verdict, status_of
@@ -42,6 +42,10 @@ MAX_FALSE_NOVEL = 0.05
 SHARED_BARCODE_RANK = "species"
 # A novelty band fitted on fewer queries of either kind moves with a handful of specimens; the default stays.
 MIN_NOVEL_SUPPORT = 200
+# A novelty band stays this far (identity points, about three mismatches over a 658-nt barcode) below every
+# fit query of a present taxon it spares: identities of present and new species interleave at that scale, and
+# a band fitted right under one present query calls the next, slightly less identical one novel.
+NOVEL_MARGIN = 0.5
 
 
 @dataclass
@@ -63,12 +67,13 @@ class IdentityBands:
 
 
 def rank_votes(hits: Sequence[Hit], rank: str, near: float) -> list[tuple[str, float]]:
-    """Labels at `rank` by their share of the hits within `near` points of the best, best first; ties go to
-    the label of the closer hit."""
+    """Labels at `rank` by their share of the hits within `near` points of the best (by `standing`, as the hits
+    rank: a short overlap's identity does not outvote the first hit), best first; ties go to the label of the
+    closer hit."""
     if not hits:
         return []
-    best = hits[0].identity
-    close = [h for h in hits if h.identity >= best - near]
+    ranked = standing(hits)
+    close = [h for h, s in zip(hits, ranked) if s >= ranked[0] - near]
     votes = Counter(h.record.label(rank) for h in close if h.record.label(rank))
     first = {}
     for i, h in enumerate(close):
@@ -137,9 +142,10 @@ class BarcodeOutcome:
 
 
 def novel_band(present: Sequence[float], absent: Sequence[float], max_false: float = MAX_FALSE_NOVEL,
-               min_support: int = MIN_NOVEL_SUPPORT, balanced: bool = True) -> Optional[float]:
+               min_support: int = MIN_NOVEL_SUPPORT, balanced: bool = True,
+               margin: float = NOVEL_MARGIN) -> Optional[float]:
     """The best identity below which a taxon is called absent (`capped_separator` of best identities)."""
-    return capped_separator(present, absent, max_false, min_support, balanced)
+    return capped_separator(present, absent, max_false, min_support, balanced, margin)
 
 
 def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5, consensus: float = 0.5,
@@ -150,7 +156,9 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
     is referenced from those whose is not (best identity; `novel_band`, with at least `min_novel_support`
     queries of each kind, else the default stays), calling at most `max_false_novel` of the present ones
     absent (the balanced cut within that) — and where a default band exists (97% at species), no more of
-    them than that default does, finding within that as many absent ones as it can. Confidence at rank r is the
+    them than that default does, finding within that as many absent ones as it can; every cut stays
+    `NOVEL_MARGIN` below the present queries it spares, so the default moves up only where the fit queries leave
+    a clear gap above it, never merely to the next present query. Confidence at rank r is the
     least best identity at which the consensus label is right with the target precision (species calls tied
     between species at the best identity are never confident and do not count).
     """
@@ -162,10 +170,13 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
         parent_known = [q for q in scored if i == 0 or q.present[RANKS[i - 1]]]
         present = [q.hits[0].identity for q in parent_known if q.present[rank]]
         cap, conventional = max_false_novel, DEFAULT_NOVEL.get(rank) is not None and bool(present)
+        usual = float(np.mean(np.asarray(present) < DEFAULT_NOVEL[rank])) if conventional else 1.0
         if conventional:  # never more false alarms than the usual rule's; within that, find the most
-            cap = min(cap, float(np.mean(np.asarray(present) < DEFAULT_NOVEL[rank])))
+            cap = min(cap, usual)
         novel = novel_band(present, [q.hits[0].identity for q in parent_known if not q.present[rank]], cap,
                            min_novel_support, balanced=not conventional)
+        if novel is not None and usual <= cap:  # the usual band is within the cap: only a clear gap moves it up
+            novel = max(novel, DEFAULT_NOVEL[rank])
         if novel is not None:
             bands.novel[rank] = novel
         passing = [q for q in scored if bands.novel[rank] is None or q.hits[0].identity >= bands.novel[rank]]

@@ -2,9 +2,9 @@
 import random
 
 
-from clibd.index.barcodes import Hit
+from clibd.index.barcodes import Hit, evidence_order
 from clibd.index.identifier import remarks
-from clibd.index.identity import BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
+from clibd.index.identity import NOVEL_MARGIN, BarcodeOutcome, IdentityBands, barcode_verdict, fit_bands
 from clibd.index.snapshot import KeyRecord
 
 
@@ -19,6 +19,18 @@ def test_close_consistent_hits_are_confident_to_species():
                          _hit("Musca autumnalis", 93.0)], IdentityBands())
     assert v.status == "confident" and v.ranks["species"].label == "Musca domestica"
     assert v.top_identity == 99.8 and v.ranks["species"].score == 1.0
+
+
+def test_short_overlaps_ranked_below_the_first_hit_do_not_outvote_it():
+    # two 300-nt stretches of Culex at 90.3% rank below a 600-nt Aedes at 89% (evidence_order); as ranked they
+    # are not among the hits "as close as the best", so they cannot take the genus from it
+    short = [Hit(_hit("Culex pipiens", 90.3, family="Culicidae").record, 90.3, 300),
+             Hit(_hit("Culex torrentium", 90.2, family="Culicidae").record, 90.2, 300)]
+    hits = evidence_order([_hit("Aedes aegypti", 89.0, family="Culicidae")] + short)
+    assert hits[0].record.genus == "Aedes"
+    v = barcode_verdict(hits, IdentityBands())
+    assert v.status == "novel" and v.ranks["genus"].label == "Aedes"
+    assert v.distribution["genus"] == [("Aedes", 1.0)]
 
 
 def test_below_the_species_band_with_a_known_genus_is_a_new_species_of_that_genus():
@@ -97,17 +109,38 @@ def test_fitted_bands_separate_present_from_absent_species():
     assert barcode_verdict([_hit("Musca domestica", 98.9)], bands).status == "confident"
 
 
+def _fit_species_band(present_ids: list[float], absent_ids: list[float]) -> float:
+    items = [BarcodeOutcome([_hit("Musca domestica", i)], _hit("Musca domestica", 0).record,
+                            {"order": True, "family": True, "genus": True, "species": True}) for i in present_ids]
+    items += [BarcodeOutcome([_hit("Musca domestica", i)], _hit("Musca nova", 0).record,
+                             {"order": True, "family": True, "genus": True, "species": False}) for i in absent_ids]
+    return fit_bands(items, 0.95).novel["species"]
+
+
 def test_a_fitted_species_band_never_calls_more_present_species_new_than_the_97_rule():
     rng = random.Random(1)
-    items = []
-    present_ids = [rng.uniform(98.4, 100) for _ in range(196)] + [rng.uniform(95, 96.9) for _ in range(4)]
-    for ident in present_ids:
-        items.append(BarcodeOutcome([_hit("Musca domestica", ident)], _hit("Musca domestica", 0).record,
-                                    {"order": True, "family": True, "genus": True, "species": True}))
-    for _ in range(200):
-        items.append(BarcodeOutcome([_hit("Musca domestica", rng.uniform(90, 98.3))], _hit("Musca nova", 0).record,
-                                    {"order": True, "family": True, "genus": True, "species": False}))
-    band = fit_bands(items, 0.95).novel["species"]
+    present_ids = [rng.uniform(99.0, 100) for _ in range(196)] + [rng.uniform(95, 96.9) for _ in range(4)]
+    absent_ids = [rng.uniform(90, 98.3) for _ in range(200)]
+    band = _fit_species_band(present_ids, absent_ids)
     rule_false = sum(i < 97.0 for i in present_ids)
     assert sum(i < band for i in present_ids) <= rule_false  # no more false alarms than the 97% rule
-    assert band > 98.3  # ... and within that, every absent species found
+    assert band > 98.3  # ... and within that, every absent species found, the gap to 99 being wide
+    assert band <= min(i for i in present_ids if i > 97) - NOVEL_MARGIN
+
+
+def test_a_fitted_species_band_keeps_its_margin_below_the_present_queries_it_spares():
+    rng = random.Random(2)
+    present_ids = [98.4] + [rng.uniform(98.4, 100) for _ in range(199)]
+    absent_ids = [rng.uniform(90, 98.35) for _ in range(200)]
+    band = _fit_species_band(present_ids, absent_ids)
+    # not right under the present 98.4 (a present 98.2 next time would be called new): half a point below it
+    assert 97.0 < band <= 98.4 - NOVEL_MARGIN
+    assert band >= max(i for i in absent_ids if i < 98.4 - NOVEL_MARGIN)
+
+
+def test_a_species_band_stays_at_97_where_the_fit_queries_leave_no_gap_above_it():
+    rng = random.Random(3)
+    present_ids = [97.1, 97.3] + [rng.uniform(97.5, 100) for _ in range(198)]
+    absent_ids = [rng.uniform(90, 96.9) for _ in range(199)] + [97.9]
+    # nothing absent lies between 97 and the present 97.1: moving up to 97.1 would be a guess, not a fit
+    assert _fit_species_band(present_ids, absent_ids) == 97.0
