@@ -165,8 +165,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     for bound, default in (("min", MIN_BARCODE_LENGTH), ("max", MAX_BARCODE_LENGTH)):
         i.add_argument(f"--{bound}-barcode-length", type=int, default=None,
-                       help=f"{bound}imum barcode length in-process (default: ${_length_variable(bound)} or .env, as the "
-                            f"service reads it, else {default}); a server applies its own")
+                       help=f"{bound}imum barcode length in-process (default: ${_length_variable(bound)} or .env, "
+                            f"as the service reads it, else {default}); a server applies its own")
     i.set_defaults(func=_identify)
 
     p = sub.add_parser("index", help="reference key indexes (FAISS snapshots)",

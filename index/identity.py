@@ -73,7 +73,7 @@ def rank_votes(hits: Sequence[Hit], rank: str, near: float) -> list[tuple[str, f
     if not hits:
         return []
     ranked = standing(hits)
-    close = [h for h, s in zip(hits, ranked) if s >= ranked[0] - near]
+    close = [h for h, s in zip(hits, ranked) if s >= max(ranked) - near]
     votes = Counter(h.record.label(rank) for h in close if h.record.label(rank))
     first = {}
     for i, h in enumerate(close):
