@@ -1,4 +1,4 @@
-"""Barcode identification from alignment evidence vs `vsearch --usearch_global`, on real BOLD sets.
+"""Barcode identification from alignment evidence vs `vsearch --usearch_global`, on real public barcode sets.
 
     python -m benchmarks.dna_vs_vsearch [--sets insect1k,osmia,chironominae,butterflies] [--workers 2] [--orders 5]
 

@@ -32,7 +32,7 @@ def capped_separator(present: Sequence[float], absent: Sequence[float], max_fals
     cuts = np.unique(np.concatenate([np.asarray(present, float) - margin, np.asarray(absent, float),
                                      [max(absent) + 1e-6]]))
     false = _below(present, cuts)
-    allowed = _below(present, cuts + margin - 1e-9) <= max_false
+    allowed = _below(present, cuts + margin - 1e-9) <= max_false  # (a cut at a present value less margin spares it)
     score = np.where(allowed, _below(absent, cuts) - (false if balanced else 0.0), -np.inf)
     if not np.isfinite(score).any():
         return None

@@ -73,7 +73,8 @@ def rank_votes(hits: Sequence[Hit], rank: str, near: float) -> list[tuple[str, f
     if not hits:
         return []
     ranked = standing(hits)
-    close = [h for h, s in zip(hits, ranked) if s >= max(ranked) - near]
+    least = max(ranked) - near
+    close = [h for h, s in zip(hits, ranked) if s >= least]
     votes = Counter(h.record.label(rank) for h in close if h.record.label(rank))
     first = {}
     for i, h in enumerate(close):
@@ -169,14 +170,13 @@ def fit_bands(items: Sequence[BarcodeOutcome], target: float, near: float = 0.5,
     for i, rank in enumerate(RANKS):
         parent_known = [q for q in scored if i == 0 or q.present[RANKS[i - 1]]]
         present = [q.hits[0].identity for q in parent_known if q.present[rank]]
-        cap, conventional = max_false_novel, DEFAULT_NOVEL.get(rank) is not None and bool(present)
-        usual = float(np.mean(np.asarray(present) < DEFAULT_NOVEL[rank])) if conventional else 1.0
-        if conventional:  # never more false alarms than the usual rule's; within that, find the most
-            cap = min(cap, usual)
-        novel = novel_band(present, [q.hits[0].identity for q in parent_known if not q.present[rank]], cap,
-                           min_novel_support, balanced=not conventional)
-        if novel is not None and usual <= cap:  # the usual band is within the cap: only a clear gap moves it up
-            novel = max(novel, DEFAULT_NOVEL[rank])
+        usual = DEFAULT_NOVEL.get(rank) if present else None
+        # never more false alarms than the usual band's; within that, find the most
+        usual_false = float(np.mean(np.asarray(present) < usual)) if usual is not None else max_false_novel
+        novel = novel_band(present, [q.hits[0].identity for q in parent_known if not q.present[rank]],
+                           min(max_false_novel, usual_false), min_novel_support, balanced=usual is None)
+        if novel is not None and usual is not None and usual_false <= max_false_novel:
+            novel = max(novel, usual)  # the usual band needs no margin: only a clear gap above it moves it up
         if novel is not None:
             bands.novel[rank] = novel
         passing = [q for q in scored if bands.novel[rank] is None or q.hits[0].identity >= bands.novel[rank]]
