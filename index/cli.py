@@ -82,28 +82,28 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _length_variable(bound: str) -> str:
-    return f"CLIBD_{bound.upper()}_BARCODE_LENGTH"
+def _variable(name: str) -> str:
+    return f"CLIBD_{name.upper()}"
 
 
-def _length(given: Optional[int], bound: str, default: int, env_file: str | Path = ".env") -> int:
-    """A barcode length bound of `clibd identify`: the option, else the service's variable (from the
+def _service_value(given: Optional[int], name: str, default: int, env_file: str | Path = ".env") -> int:
+    """A limit of `clibd identify` in-process: the option, else the service's setting `name` (from the
     environment, else from the `.env` file the service reads), else the default."""
     if given is not None:
         return given
-    name, where = _length_variable(bound), "environment"
-    text = os.environ.get(name, "").strip()
+    variable, where = _variable(name), "environment"
+    text = os.environ.get(variable, "").strip()
     if not text and Path(env_file).is_file():
         from dotenv import dotenv_values
 
         found = {k.upper(): v for k, v in dotenv_values(env_file).items() if v is not None}
-        text, where = (found.get(name) or "").strip(), str(env_file)
+        text, where = (found.get(variable) or "").strip(), str(env_file)
     if not text:
         return default
     try:
-        return int(text)
+        return int(text.replace("_", ""))
     except ValueError:
-        raise ValueError(f"{name}={text!r} (from {where}) is not a whole number of nucleotides") from None
+        raise ValueError(f"{variable}={text!r} (from {where}) is not a whole number") from None
 
 
 def _identify(args: argparse.Namespace) -> int:
@@ -111,16 +111,23 @@ def _identify(args: argparse.Namespace) -> int:
 
     output_kind(args.out)  # refuse an unknown output type before loading anything
     if args.server:
-        run = identify_via_server(args.server, args.top_k)
+        if args.retries < 0:
+            raise ValueError(f"--retries must be 0 or more, got {args.retries}")
+        run = identify_via_server(args.server, args.top_k, attempts=args.retries + 1)
     else:
         if not args.checkpoint or not args.index_root:
             raise ValueError("give --checkpoint and --index-root (in-process), or --server URL")
         from clibd.index.identifier import Identifier
-        lengths = [_length(given, bound, default) for given, bound, default in
+        from clibd.photos import PhotoLimits
+
+        lengths = [_service_value(given, f"{bound}_barcode_length", default) for given, bound, default in
                    ((args.min_barcode_length, "min", MIN_BARCODE_LENGTH),
                     (args.max_barcode_length, "max", MAX_BARCODE_LENGTH))]
+        defaults = PhotoLimits()
+        photo_limits = PhotoLimits(**{name: _service_value(None, name, getattr(defaults, name))
+                                      for name in ("max_image_pixels", "max_request_pixels")})
         run = identify_in_process(Identifier.load(args.checkpoint, args.index_root, args.device), args.top_k,
-                                  *lengths)
+                                  *lengths, photo_limits=photo_limits)
     counts = identify_files(args.inputs, args.out, run, resume=args.resume, batch_size=args.batch_size)
     print(f"{args.out}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
@@ -160,12 +167,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--index-root", default=None, help="index root built with the checkpoint (in-process)")
     i.add_argument("--server", default=None, help="URL of a running service, e.g. http://127.0.0.1:8000")
     i.add_argument("--resume", action="store_true", help="skip the ids already in --out and append the rest")
+    i.add_argument("--retries", type=int, default=4,
+                   help="with --server: tries again (waits doubling from 1 s) when the server is unreachable, busy "
+                        "or failing (429, 5xx); then the run stops with what it finished written")
     i.add_argument("--top-k", type=int, default=10, help="neighbours per answer")
     i.add_argument("--batch-size", type=int, default=64, help="specimens embedded and written at once")
     i.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     for bound, default in (("min", MIN_BARCODE_LENGTH), ("max", MAX_BARCODE_LENGTH)):
         i.add_argument(f"--{bound}-barcode-length", type=int, default=None,
-                       help=f"{bound}imum barcode length in-process (default: ${_length_variable(bound)} or .env, "
+                       help=f"{bound}imum barcode length in-process (default: ${_variable(bound + '_barcode_length')} "
+                            "or .env, "
                             f"as the service reads it, else {default}); a server applies its own")
     i.set_defaults(func=_identify)
 

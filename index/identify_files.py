@@ -2,12 +2,19 @@
 
 In-process it loads the same `Identifier` the service serves; with `--server` it posts each specimen to a
 running service's `/v1/identify`. Answers are appended to the output file batch by batch, so an interrupted run
-keeps what it finished and `--resume` skips the ids already there.
+keeps what it finished and `--resume` skips the ids already there (a row the interruption cut short is dropped
+and done again).
+
+A specimen's own fault (a barcode the rules refuse, an unreadable photo) is its row's `error`. A fault of the
+server (unreachable, busy, 5xx) is retried with backoff; when it persists the run stops with what it finished
+written, rather than filling the file with failures that `--resume` would then skip.
 """
 from __future__ import annotations
 
 import csv
 import json
+import socket
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,6 +24,7 @@ from typing import Callable, Iterator, Optional, Sequence
 from tqdm.auto import tqdm
 
 from clibd.cells import read_cell, safe_row
+from clibd.photos import PhotoLimits, read_images
 from clibd.dna_tokenizer import MAX_BARCODE_LENGTH, MIN_BARCODE_LENGTH, InvalidSequenceError, identifiable_barcode
 from clibd.readers import read_records
 from clibd.records import Record
@@ -79,14 +87,44 @@ def dwc_row(specimen_id: str, answer: Optional[Answer], error: Optional[str]) ->
     return {"occurrenceID": specimen_id, **dwc_identification(answer, error), "identifiedBy": "CLIBD"}
 
 
+class ServerUnavailable(ValueError):
+    """The server could not answer (unreachable, refusing or failing) after the retries: the run stops."""
+
+
+def drop_partial_row(path: Path) -> int:
+    """Cut `path` back to its last complete line (a run killed mid-write leaves half a row); bytes dropped."""
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    with open(path, "r+b") as fh:
+        fh.truncate(keep)
+    return len(data) - keep
+
+
 def done_ids(path: Path, kind: str) -> set[str]:
-    """The specimen ids an earlier run already wrote to `path`."""
+    """The specimen ids an earlier run already wrote to `path` (which must be an output of the same kind)."""
     if not path.exists() or path.stat().st_size == 0:
         return set()
     if kind == "jsonl":
-        return {json.loads(line)["id"] for line in path.read_text().splitlines() if line.strip()}
+        ids = set()
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                ids.add(json.loads(line)["id"])
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(f"{path}, line {n}: not an answer line of `clibd identify` (JSON with an id); "
+                                 "choose another --out") from None
+        return ids
+    columns = DWC_COLUMNS if kind == "dwc" else COLUMNS
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh, delimiter="," if kind == "csv" else "\t")
+        if reader.fieldnames != columns:
+            raise ValueError(f"{path}: its columns {reader.fieldnames} are not those `clibd identify` writes to a "
+                             f"{kind} file ({', '.join(columns)}); choose another --out")
         key = "occurrenceID" if kind == "dwc" else "id"
         return {read_cell(row[key]) for row in reader}
 
@@ -141,12 +179,13 @@ def _batches(items: list, size: int) -> Iterator[list]:
 
 
 def identify_in_process(identifier, top_k: int, min_length: int = MIN_BARCODE_LENGTH,
-                        max_length: int = MAX_BARCODE_LENGTH
+                        max_length: int = MAX_BARCODE_LENGTH, photo_limits: Optional[PhotoLimits] = None
                         ) -> Callable[[list[Record]], list[tuple[Optional[Answer], Optional[str]]]]:
-    """A batch function over a loaded `Identifier` (the service's own), refusing barcodes outside the lengths as
-    the service does."""
-    from clibd.preprocess import load_image
+    """A batch function over a loaded `Identifier` (the service's own), refusing barcodes outside the lengths
+    and reading photos under the limits (`clibd.photos`) as the service does."""
     from clibd.index.identifier import Specimen
+
+    limits = photo_limits or PhotoLimits()
 
     def run(batch: list[Record]) -> list[tuple[Optional[Answer], Optional[str]]]:
         specimens, results = [], []
@@ -154,7 +193,8 @@ def identify_in_process(identifier, top_k: int, min_length: int = MIN_BARCODE_LE
             try:
                 # the error goes in the specimen's row, which names it
                 dna = identifiable_barcode(rec.dna, min_length=min_length, max_length=max_length) if rec.dna else None
-                images = [load_image(p) for p in (rec.image or "").split(";") if p]
+                paths = [p for p in (rec.image or "").split(";") if p]
+                images = read_images([(Path(p).read_bytes(), Path(p).name) for p in paths], limits)
                 if not dna and not images:
                     raise ValueError("neither a barcode nor a photo")
                 specimens.append(Specimen(images=images, dna=dna))
@@ -166,32 +206,75 @@ def identify_in_process(identifier, top_k: int, min_length: int = MIN_BARCODE_LE
     return run
 
 
-def identify_via_server(url: str, top_k: int, timeout: float = 120.0) -> Callable[[list[Record]], list]:
-    """A batch function posting each specimen to a running service's /v1/identify."""
-    def one(rec: Record) -> tuple[Optional[Answer], Optional[str]]:
-        boundary = uuid.uuid4().hex
-        parts = [("top_k", None, str(top_k).encode())]
-        if rec.dna:
-            parts.append(("barcode", None, rec.dna.encode()))
-        for p in (rec.image or "").split(";"):
-            if p:
-                parts.append(("images", Path(p).name, Path(p).read_bytes()))
-        body = b"".join(
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"".encode()
-            + (f"; filename=\"{fname}\"\r\nContent-Type: application/octet-stream".encode() if fname else b"")
-            + b"\r\n\r\n" + data + b"\r\n" for name, fname, data in parts) + f"--{boundary}--\r\n".encode()
-        req = urllib.request.Request(url.rstrip("/") + "/v1/identify", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return Answer.model_validate_json(resp.read()), None
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})  # the server's state, not the specimen's: try again
+FATAL_STATUS = frozenset({401, 403, 404, 405})  # the same for every specimen: a wrong URL, a missing key
+
+
+def _multipart(fields: list[tuple[str, Optional[str], bytes]], boundary: str) -> bytes:
+    return b"".join(
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"".encode()
+        + (f"; filename=\"{fname}\"\r\nContent-Type: application/octet-stream".encode() if fname else b"")
+        + b"\r\n\r\n" + data + b"\r\n" for name, fname, data in fields) + f"--{boundary}--\r\n".encode()
+
+
+def _http_detail(exc: urllib.error.HTTPError) -> str:
+    detail = exc.read().decode(errors="replace")
+    try:
+        detail = json.loads(detail).get("detail", detail)
+    except (ValueError, AttributeError):
+        pass
+    return f"HTTP {exc.code}: {detail}"
+
+
+def _retry_after(exc: urllib.error.HTTPError, default: float) -> float:
+    try:
+        return max(0.0, float(exc.headers.get("Retry-After", default)))
+    except (TypeError, ValueError):
+        return default
+
+
+def identify_via_server(url: str, top_k: int, timeout: float = 120.0, attempts: int = 5,
+                        backoff_s: float = 1.0) -> Callable[[list[Record]], list]:
+    """A batch function posting each specimen to a running service's /v1/identify; a server fault is tried
+    `attempts` times (waits doubling from `backoff_s`, or as Retry-After says), then `ServerUnavailable`."""
+    endpoint = url.rstrip("/") + "/v1/identify"
+
+    def post(body: bytes, boundary: str) -> tuple[Optional[Answer], Optional[str]]:
+        wait, last = backoff_s, ""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(wait)
+                wait *= 2
+            req = urllib.request.Request(endpoint, data=body, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
             try:
-                detail = json.loads(detail).get("detail", detail)
-            except ValueError:
-                pass
-            return None, f"HTTP {exc.code}: {detail}"
+                with urllib.request.urlopen(req, timeout=timeout) as resp:
+                    return Answer.model_validate_json(resp.read()), None
+            except urllib.error.HTTPError as exc:
+                last = _http_detail(exc)
+                if exc.code in FATAL_STATUS:
+                    raise ServerUnavailable(f"{endpoint} answered {last}") from None
+                if exc.code not in RETRY_STATUS:
+                    return None, last  # the specimen's own fault (422, 413): its row says so
+                wait = max(wait, _retry_after(exc, wait))
+            except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as exc:
+                last = str(getattr(exc, "reason", exc))
+        raise ServerUnavailable(f"{endpoint} did not answer after {attempts} "
+                                f"{'try' if attempts == 1 else 'tries'}: {last}")
+
+    def one(rec: Record) -> tuple[Optional[Answer], Optional[str]]:
+        fields = [("top_k", None, str(top_k).encode())]
+        if rec.dna:
+            fields.append(("barcode", None, rec.dna.encode()))
+        try:
+            for p in (rec.image or "").split(";"):
+                if p:
+                    fields.append(("images", Path(p).name, Path(p).read_bytes()))
+        except OSError as exc:  # as in-process: the specimen's row names the unreadable photo
+            return None, str(exc)
+        boundary = uuid.uuid4().hex
+        return post(_multipart(fields, boundary), boundary)
+
     return lambda batch: [one(r) for r in batch]
 
 
@@ -203,10 +286,13 @@ def identify_files(inputs: Sequence[str], out: str | Path, run: Callable[[list[R
     records = read_inputs(inputs)
     if out.exists() and out.stat().st_size and not resume:
         raise ValueError(f"{out} exists: pass --resume to continue it, or choose another file")
+    if resume and drop_partial_row(out):
+        print(f"{out}: its last row was cut short by the interrupted run; it is done again")
     skip = done_ids(out, kind) if resume else set()
     todo = [r for r in records if r.id not in skip]
     writer = Writer(out, kind)
     counts: dict[str, int] = {"skipped": len(records) - len(todo)}
+    written = 0
     try:
         with tqdm(total=len(todo), desc="identifying", unit="specimen") as bar:
             for batch in _batches(todo, batch_size):
@@ -215,7 +301,11 @@ def identify_files(inputs: Sequence[str], out: str | Path, run: Callable[[list[R
                     status = "failed" if answer is None else answer.identification.status
                     counts[status] = counts.get(status, 0) + 1
                 writer.flush()
+                written += len(batch)
                 bar.update(len(batch))
+    except ServerUnavailable as exc:
+        raise ServerUnavailable(f"{exc}. {written} answers of this run are in {out}; run again with --resume "
+                                "to continue") from None
     finally:
         writer.close()
     return counts

@@ -1,6 +1,10 @@
 """`clibd identify`: files in, answers out, through the service's own code path (in-process and over HTTP)."""
 import csv
+import http.server
 import json
+import threading
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -153,3 +157,165 @@ def test_identify_csv_holds_no_spreadsheet_formula_and_resumes_past_it(service_a
     assert row["id"] == "'" + evil and row["top_species"]
     assert clibd_main([*base, "--resume", str(fasta)]) == 0  # the id read back is the one given: nothing redone
     assert len(_rows(out)) == 1
+
+
+class _Flaky:
+    """A stand-in server in front of the live one, isolating how `identify --server` meets server faults: it
+    answers each POST with the next status of `script` (a number: that HTTP status; "pass": the live server's
+    answer), then passes everything on."""
+
+    def __init__(self, upstream: str, script: list):
+        self.script, self.seen = list(script), 0
+        flaky = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                flaky.seen += 1
+                step = flaky.script.pop(0) if flaky.script else "pass"
+                if step == "pass":
+                    req = urllib.request.Request(upstream + self.path, data=body, method="POST",
+                                                 headers={"Content-Type": self.headers["Content-Type"]})
+                    try:
+                        with urllib.request.urlopen(req) as resp:
+                            code, data = resp.status, resp.read()
+                    except urllib.error.HTTPError as exc:
+                        code, data = exc.code, exc.read()
+                else:
+                    code, data = step, json.dumps({"detail": f"scripted {step}"}).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if code in (429, 503):
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_identify_via_server_retries_server_faults_and_stops_without_writing_failures(
+        service_assets, server, tmp_path, capsys):  # noqa: F811
+    from clibd.index.identify_files import ServerUnavailable, identify_files, identify_via_server
+
+    recs = [r for r in service_assets["records"] if r.split == "test" and r.dna][:4]
+    fasta = _fasta(tmp_path, recs, ">bad\nACGTXACGT\n")
+    flaky = _Flaky(server, [503, 429, 502])  # a busy, then failing server: tried again, then answers
+    out = tmp_path / "flaky.csv"
+    counts = identify_files([str(fasta)], out, identify_via_server(flaky.url, 10, attempts=4, backoff_s=0.01))
+    rows = _rows(out)
+    assert [r["id"] for r in rows] == [r.id for r in recs] + ["bad"]
+    assert all(r["status"] != "failed" for r in rows[:4]) and rows[4]["error"].startswith("HTTP 422")
+    assert counts.get("failed") == 1 and flaky.seen == 5 + 3
+    # a server that keeps failing: the run stops, the finished batch stays, no specimen is written as failed
+    flaky.script = ["pass", "pass"] + [503] * 10
+    out2 = tmp_path / "stopped.csv"
+    with pytest.raises(ServerUnavailable, match="did not answer after 3 tries.*2 answers of this run.*--resume"):
+        identify_files([str(fasta)], out2, identify_via_server(flaky.url, 10, attempts=3, backoff_s=0.01),
+                       batch_size=2)
+    assert [r["id"] for r in _rows(out2)] == [r.id for r in recs[:2]]
+    flaky.script = []  # the server is back: --resume finishes the rest
+    identify_files([str(fasta)], out2, identify_via_server(flaky.url, 10, backoff_s=0.01), resume=True)
+    assert [r["id"] for r in _rows(out2)] == [r["id"] for r in rows]
+    # a fault every specimen would meet (a wrong path, a refused key) stops at once
+    flaky.script = [404]
+    with pytest.raises(ServerUnavailable, match="HTTP 404"):
+        identify_files([str(fasta)], tmp_path / "wrong.csv", identify_via_server(flaky.url, 10))
+    flaky.close()
+    # nothing listening: a one-line error, not a traceback
+    with pytest.raises(SystemExit):
+        clibd_main(["identify", str(fasta), "--out", str(tmp_path / "down.csv"), "--server", flaky.url,
+                    "--retries", "0"])
+    assert "did not answer after 1 try:" in capsys.readouterr().err
+
+
+def test_identify_via_server_names_an_unreadable_photo_in_its_row(service_assets, server, tmp_path):  # noqa: F811
+    rec = next(r for r in service_assets["records"] if r.split == "test" and r.dna)
+    manifest = tmp_path / "plate.csv"
+    manifest.write_text(f"id,dna,image\nok,{rec.dna},\nlost,,missing.jpg\n")
+    out = tmp_path / "photos.csv"
+    assert clibd_main(["identify", str(manifest), "--out", str(out), "--server", server]) == 0
+    ok, lost = _rows(out)
+    assert ok["status"] != "failed" and lost["status"] == "failed" and "missing.jpg" in lost["error"]
+
+
+def test_identify_resume_redoes_a_row_cut_short_and_refuses_a_foreign_file(service_assets, tmp_path, capsys):
+    recs = [r for r in service_assets["records"] if r.split == "test" and r.dna][:3]
+    fasta = _fasta(tmp_path, recs)
+    base = ["identify", str(fasta), "--checkpoint", str(service_assets["checkpoint"]),
+            "--index-root", str(service_assets["index"])]
+    for name in ("cut.csv", "cut.json"):
+        out = tmp_path / name
+        assert clibd_main([*base, "--out", str(out)]) == 0
+        whole = out.read_text()
+        last = whole.rstrip("\n").rsplit("\n", 1)[-1]
+        out.write_text(whole[:len(whole) - len(last) // 2 - 1])  # a run killed in the middle of its last row
+        assert clibd_main([*base, "--out", str(out), "--resume"]) == 0
+        assert out.read_text() == whole, name
+        assert "cut short" in capsys.readouterr().out
+    foreign = tmp_path / "mine.csv"
+    foreign.write_text("specimen,notes\nA1,keep me\n")
+    with pytest.raises(SystemExit):
+        clibd_main([*base, "--out", str(foreign), "--resume"])
+    assert "not those `clibd identify` writes" in capsys.readouterr().err
+    assert foreign.read_text() == "specimen,notes\nA1,keep me\n"
+
+
+def test_identify_in_process_reads_photos_as_the_service_does(service_assets, tmp_path, monkeypatch):
+    """One bad photo is its specimen's row, in the service's words; the run goes on. An oversized photo is
+    refused from its header (a 1-bit PNG of 20000x20000 pixels in a small file), before any decoding."""
+    import io
+    from PIL import Image
+
+    from clibd.photos import PhotoLimits, read_image
+
+    rec = next(r for r in service_assets["records"] if r.split == "test" and r.dna and r.image)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    huge = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(huge, format="PNG")
+    (tmp_path / "huge.png").write_bytes(huge.getvalue())
+    manifest = tmp_path / "plate.csv"
+    manifest.write_text(f"id,dna,image\nphoto,,{rec.image}\nbroken,,broken.jpg\nhuge,,huge.png\n"
+                        f"lost,,missing.jpg\nboth,{rec.dna},{rec.image}\n")
+    monkeypatch.chdir(tmp_path)  # no .env here
+    out = tmp_path / "photos.csv"
+    assert clibd_main(["identify", str(manifest), "--out", str(out), "--checkpoint",
+                       str(service_assets["checkpoint"]), "--index-root", str(service_assets["index"])]) == 0
+    rows = {r["id"]: r for r in _rows(out)}
+    assert rows["photo"]["status"] != "failed" and rows["photo"]["top_species"] and not rows["photo"]["error"]
+    assert rows["both"]["status"] != "failed" and float(rows["both"]["top_identity"]) > 90
+    assert rows["broken"]["status"] == "failed" and "broken.jpg' is corrupt" in rows["broken"]["error"]
+    assert rows["huge"]["status"] == "failed" and "400 Mpx, over the limit of 50 Mpx" in rows["huge"]["error"]
+    assert rows["lost"]["status"] == "failed" and "missing.jpg" in rows["lost"]["error"]
+    with pytest.raises(ValueError, match="over the limit") as refused:  # the same words as the service's 413
+        read_image(huge.getvalue(), "huge.png", PhotoLimits())
+    assert str(refused.value) in rows["huge"]["error"]
+    monkeypatch.setenv("CLIBD_MAX_IMAGE_PIXELS", "100000000")  # the service's setting, read as it reads it
+    again = tmp_path / "again.csv"
+    assert clibd_main(["identify", str(manifest), "--out", str(again), "--checkpoint",
+                       str(service_assets["checkpoint"]), "--index-root", str(service_assets["index"])]) == 0
+    assert "400 Mpx, over the limit of 100 Mpx" in {r["id"]: r for r in _rows(again)}["huge"]["error"]
+
+
+def test_a_photo_over_the_image_librarys_own_guard_names_the_limit_that_refused_it():
+    """With the pixel limit raised above PIL's decompression-bomb guard, the guard refuses first: the message
+    names its limit, not the (higher) one configured."""
+    import io
+    from PIL import Image
+
+    from clibd.photos import PhotoLimits, read_image
+
+    huge = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(huge, format="PNG")
+    with pytest.raises(ValueError) as refused:
+        read_image(huge.getvalue(), "huge.png", PhotoLimits(max_image_pixels=1_000_000_000))
+    guard = 2 * Image.MAX_IMAGE_PIXELS / 1e6
+    assert f"400 Mpx, over the image library's limit of {guard:.0f} Mpx" in str(refused.value)
