@@ -113,7 +113,9 @@ def _identify(args: argparse.Namespace) -> int:
     if args.server:
         if args.retries < 0:
             raise ValueError(f"--retries must be 0 or more, got {args.retries}")
-        run = identify_via_server(args.server, args.top_k, attempts=args.retries + 1)
+        if args.parallel < 1:
+            raise ValueError(f"--parallel must be 1 or more, got {args.parallel}")
+        run = identify_via_server(args.server, args.top_k, attempts=args.retries + 1, parallel=args.parallel)
     else:
         if not args.checkpoint or not args.index_root:
             raise ValueError("give --checkpoint and --index-root (in-process), or --server URL")
@@ -170,6 +172,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--retries", type=int, default=4,
                    help="with --server: tries again (waits doubling from 1 s) when the server is unreachable, busy "
                         "or failing (429, 5xx); then the run stops with what it finished written")
+    i.add_argument("--parallel", type=int, default=4,
+                   help="with --server: requests in flight at once (the service batches them on its encoder)")
     i.add_argument("--top-k", type=int, default=10, help="neighbours per answer")
     i.add_argument("--batch-size", type=int, default=64, help="specimens embedded and written at once")
     i.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")

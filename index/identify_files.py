@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
@@ -234,9 +235,10 @@ def _retry_after(exc: urllib.error.HTTPError, default: float) -> float:
 
 
 def identify_via_server(url: str, top_k: int, timeout: float = 120.0, attempts: int = 5,
-                        backoff_s: float = 1.0) -> Callable[[list[Record]], list]:
-    """A batch function posting each specimen to a running service's /v1/identify; a server fault is tried
-    `attempts` times (waits doubling from `backoff_s`, or as Retry-After says), then `ServerUnavailable`."""
+                        backoff_s: float = 1.0, parallel: int = 4) -> Callable[[list[Record]], list]:
+    """A batch function posting each specimen to a running service's /v1/identify, `parallel` at a time (the
+    service batches concurrent requests on its encoder); a server fault is tried `attempts` times (waits
+    doubling from `backoff_s`, or as Retry-After says), then `ServerUnavailable`."""
     endpoint = url.rstrip("/") + "/v1/identify"
 
     def post(body: bytes, boundary: str) -> tuple[Optional[Answer], Optional[str]]:
@@ -275,7 +277,13 @@ def identify_via_server(url: str, top_k: int, timeout: float = 120.0, attempts: 
         boundary = uuid.uuid4().hex
         return post(_multipart(fields, boundary), boundary)
 
-    return lambda batch: [one(r) for r in batch]
+    if parallel <= 1:
+        return lambda batch: [one(r) for r in batch]
+
+    def run(batch: list[Record]) -> list[tuple[Optional[Answer], Optional[str]]]:
+        with ThreadPoolExecutor(min(parallel, len(batch) or 1)) as pool:
+            return list(pool.map(one, batch))  # in the batch's order; a ServerUnavailable is raised here
+    return run
 
 
 def identify_files(inputs: Sequence[str], out: str | Path, run: Callable[[list[Record]], list],

@@ -226,9 +226,10 @@ def test_identify_via_server_retries_server_faults_and_stops_without_writing_fai
     identify_files([str(fasta)], out2, identify_via_server(flaky.url, 10, backoff_s=0.01), resume=True)
     assert [r["id"] for r in _rows(out2)] == [r["id"] for r in rows]
     # a fault every specimen would meet (a wrong path, a refused key) stops at once
-    flaky.script = [404]
-    with pytest.raises(ServerUnavailable, match="HTTP 404"):
-        identify_files([str(fasta)], tmp_path / "wrong.csv", identify_via_server(flaky.url, 10))
+    flaky.script = ["pass", 404]
+    with pytest.raises(ServerUnavailable, match="HTTP 404"):  # one request at a time: the second stops the run
+        identify_files([str(fasta)], tmp_path / "wrong.csv", identify_via_server(flaky.url, 10, parallel=1))
+    assert flaky.seen == 8 + (2 + 2 * 3) + 3 + 2  # first run, stopped run (two tried thrice), resume, wrong path
     flaky.close()
     # nothing listening: a one-line error, not a traceback
     with pytest.raises(SystemExit):
