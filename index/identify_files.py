@@ -92,6 +92,30 @@ class ServerUnavailable(ValueError):
     """The server could not answer (unreachable, refusing or failing) after the retries: the run stops."""
 
 
+def check_output(path: Path, kind: str) -> None:
+    """Refuse (ValueError) a non-empty `path` that is not this command's output of `kind`, from its first line
+    (or the start of it, where a killed run wrote no more); reads only."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, newline="") as fh:
+        first = fh.readline()
+    whole = first.endswith("\n")
+    if kind == "jsonl":
+        try:
+            line = json.loads(first) if whole else None
+        except ValueError:
+            line = None
+        if not (isinstance(line, dict) and "id" in line if whole else first.startswith('{"id": ')):
+            raise ValueError(f"{path}: its first line is not an answer line of `clibd identify` (JSON with an id); "
+                             "choose another --out")
+        return
+    columns = DWC_COLUMNS if kind == "dwc" else COLUMNS
+    header = ("," if kind == "csv" else "\t").join(columns) + "\n"
+    if not (first == header if whole else header.startswith(first)):
+        raise ValueError(f"{path}: its columns ({first.strip()[:200]}) are not those `clibd identify` writes to a "
+                         f"{kind} file ({', '.join(columns)}); choose another --out")
+
+
 def drop_partial_row(path: Path) -> int:
     """Cut `path` back to its last complete line (a run killed mid-write leaves half a row); bytes dropped."""
     if not path.exists() or path.stat().st_size == 0:
@@ -294,8 +318,10 @@ def identify_files(inputs: Sequence[str], out: str | Path, run: Callable[[list[R
     records = read_inputs(inputs)
     if out.exists() and out.stat().st_size and not resume:
         raise ValueError(f"{out} exists: pass --resume to continue it, or choose another file")
-    if resume and drop_partial_row(out):
-        print(f"{out}: its last row was cut short by the interrupted run; it is done again")
+    if resume:  # a file of another kind is refused untouched; only then is a row a killed run cut short dropped
+        check_output(out, kind)
+        if drop_partial_row(out):
+            print(f"{out}: its last row was cut short by the interrupted run; it is done again")
     skip = done_ids(out, kind) if resume else set()
     todo = [r for r in records if r.id not in skip]
     writer = Writer(out, kind)

@@ -262,12 +262,16 @@ def test_identify_resume_redoes_a_row_cut_short_and_refuses_a_foreign_file(servi
         assert clibd_main([*base, "--out", str(out), "--resume"]) == 0
         assert out.read_text() == whole, name
         assert "cut short" in capsys.readouterr().out
-    foreign = tmp_path / "mine.csv"
-    foreign.write_text("specimen,notes\nA1,keep me\n")
-    with pytest.raises(SystemExit):
-        clibd_main([*base, "--out", str(foreign), "--resume"])
-    assert "not those `clibd identify` writes" in capsys.readouterr().err
-    assert foreign.read_text() == "specimen,notes\nA1,keep me\n"
+    for name, text in (("mine.csv", "specimen,notes\nA1,keep me"), ("mine.json", '[{"specimen": "A1"}]')):
+        foreign = tmp_path / name  # not ours, and no newline at its end: refused, not a byte cut
+        foreign.write_text(text)
+        with pytest.raises(SystemExit):
+            clibd_main([*base, "--out", str(foreign), "--resume"])
+        assert "not" in capsys.readouterr().err and foreign.read_text() == text
+    killed = tmp_path / "killed.csv"  # killed while writing its header: started afresh
+    killed.write_text("id,status,taxon")
+    assert clibd_main([*base, "--out", str(killed), "--resume"]) == 0
+    assert [r["id"] for r in _rows(killed)] == [r.id for r in recs]
 
 
 def test_identify_in_process_reads_photos_as_the_service_does(service_assets, tmp_path, monkeypatch):
