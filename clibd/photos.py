@@ -39,8 +39,13 @@ class PhotoLimits:
 
     max_image_pixels: int = 50_000_000
     min_image_side: int = 16
-    max_request_pixels: int = 200_000_000  # all the images of one request together
+    max_request_pixels: int = 200_000_000  # all the images of one specimen (one request) together
     max_side: int = 1024  # images are reduced to this side while decoding
+
+
+def _mpx(pixels: float) -> str:
+    """Megapixels as a message gives them: whole from 10 Mpx, else to two decimals."""
+    return f"{pixels / 1e6:,.0f}" if pixels >= 1e7 else f"{pixels / 1e6:.2f}"
 
 
 def _open(data: bytes, name: str, limits: PhotoLimits) -> Image.Image:
@@ -57,7 +62,7 @@ def _open(data: bytes, name: str, limits: PhotoLimits) -> Image.Image:
         guard = 2 * (Image.MAX_IMAGE_PIXELS or 0)  # where PIL refuses; with our limit set higher, it refused
         which = ("the image library's limit", guard) if 0 < guard < limits.max_image_pixels else \
             ("the limit", limits.max_image_pixels)
-        raise InputError(413, f"image {name!r} is {size}, over {which[0]} of {which[1] / 1e6:.0f} Mpx") from None
+        raise InputError(413, f"image {name!r} is {size}, over {which[0]} of {_mpx(which[1])} Mpx") from None
     except UnidentifiedImageError:
         raise InputError(422, f"{name!r} is not an image in a format we read (JPEG, PNG, TIFF, BMP, WebP, GIF)") \
             from None
@@ -65,8 +70,8 @@ def _open(data: bytes, name: str, limits: PhotoLimits) -> Image.Image:
         raise InputError(422, f"image {name!r} is corrupt or truncated: {exc}") from None
     w, h = img.size
     if w * h > limits.max_image_pixels:
-        raise InputError(413, f"image {name!r} is {w}x{h} pixels ({w * h / 1e6:.0f} Mpx), over the limit "
-                              f"of {limits.max_image_pixels / 1e6:.0f} Mpx")
+        raise InputError(413, f"image {name!r} is {w}x{h} pixels ({_mpx(w * h)} Mpx), over the limit "
+                              f"of {_mpx(limits.max_image_pixels)} Mpx")
     if min(w, h) < limits.min_image_side:
         raise InputError(422, f"image {name!r} is {w}x{h} pixels; at least {limits.min_image_side} "
                               f"pixels a side are needed")
@@ -103,8 +108,8 @@ def read_images(images: list[tuple[bytes, str]], limits: PhotoLimits,
     opened = [(_open(data, name, limits), name) for data, name in images]  # headers only: nothing decoded yet
     total = sum(img.size[0] * img.size[1] for img, _ in opened)
     if total > limits.max_request_pixels:
-        raise InputError(413, f"the {len(images)} images hold {total / 1e6:,.0f} Mpx together, over the limit of "
-                              f"{limits.max_request_pixels / 1e6:,.0f} Mpx per request")
+        raise InputError(413, f"the {len(images)} images hold {_mpx(total)} Mpx together, over the limit of "
+                              f"{_mpx(limits.max_request_pixels)} Mpx per specimen")
     decoded = [_decode(img, name, limits) for img, name in opened]
     del opened
     if after_large is not None and total >= large_pixels:

@@ -8,6 +8,7 @@ mid-chunk loses nothing and a redelivered or re-dispatched chunk never writes an
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import uuid
@@ -21,7 +22,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clibd.index.identifier import Identifier, Specimen
-from clibd.service.inputs import InputError, Limits, check_barcode, parse_fasta, parse_manifest, read_image, \
+from clibd.service.inputs import InputError, Limits, check_barcode, parse_fasta, parse_manifest, read_images, \
     safe_extract_images
 from clibd.service.models import ItemStatus, Job, JobItem, utcnow
 
@@ -38,9 +39,27 @@ class Upload:
     zip_bytes: Optional[bytes] = None
 
 
+def _own_copy(path: Path, taken: set[Path]) -> str:
+    """`path` for the first item naming it; for each further one a hard link (a copy where links fail) of the
+    same name in a folder of its own, so that dropping one item's files never takes another's."""
+    twin, n = path, 0
+    while twin in taken or (n and twin.exists()):
+        n += 1
+        twin = path.parent / f".{n}" / path.name
+    if n:
+        twin.parent.mkdir(exist_ok=True)
+        try:
+            os.link(path, twin)
+        except OSError:
+            shutil.copyfile(path, twin)
+    taken.add(twin)
+    return str(twin)
+
+
 def _items_from(upload: Upload, folder: Path, limits: Limits) -> list[dict]:
     images = safe_extract_images(upload.zip_bytes, folder / "images", limits) if upload.zip_bytes else {}
     items: dict[str, dict] = {}
+    taken: set[Path] = set()
     if upload.manifest is not None:
         rows = parse_manifest(upload.manifest, limits)
         missing = sorted({n for r in rows for n in r.images if n not in images})
@@ -51,7 +70,8 @@ def _items_from(upload: Upload, folder: Path, limits: Limits) -> list[dict]:
         for r in rows:
             if r.id in items:
                 raise InputError(422, f"the manifest has the id {r.id!r} twice")
-            items[r.id] = {"specimen_id": r.id, "dna": r.dna, "images": [str(images[n]) for n in r.images]}
+            items[r.id] = {"specimen_id": r.id, "dna": r.dna,
+                           "images": [_own_copy(images[n], taken) for n in r.images]}
     if upload.fasta is not None:
         for rec in parse_fasta(upload.fasta, limits):
             item = items.setdefault(rec.id, {"specimen_id": rec.id, "dna": None, "images": []})
@@ -194,7 +214,8 @@ def _answer(identifier: Identifier, session: Session, job_id: str, taken: Claim,
             if not item.dna and not item.images:
                 raise InputError(422, "no barcode and no image")
             dna = check_barcode(item.dna, limits, f"barcode of {item.specimen_id!r}") if item.dna else None
-            images = [read_image(Path(p).read_bytes(), Path(p).name, limits) for p in item.images]
+            # the specimen's photos together, as /v1/identify reads them (pixel limits per photo and per specimen)
+            images = read_images([(Path(p).read_bytes(), Path(p).name) for p in item.images], limits)
             good.append((item, Specimen(images=images, dna=dna)))
         except (InputError, OSError) as exc:
             _finish(session, item, taken.token, status=FAILED, error=getattr(exc, "message", str(exc)))

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(100.0, description="largest request body")
     max_images: int = Field(16, description="images per specimen in /v1/identify")
     max_image_pixels: int = 50_000_000
-    max_request_pixels: int = Field(200_000_000, description="all the images of one request together")
+    max_request_pixels: int = Field(200_000_000, description="all the photos of one specimen together (a request, a job item)")
     min_barcode_length: int = Field(MIN_BARCODE_LENGTH, description="least barcode length, in letters and in "
                                                                     "determined bases")
     max_barcode_length: int = MAX_BARCODE_LENGTH
