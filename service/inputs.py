@@ -168,7 +168,8 @@ def parse_manifest(text: str, limits: Limits) -> list[ManifestRow]:
 
 
 def safe_extract_images(data: bytes, dest: Path, limits: Limits) -> dict[str, Path]:
-    """Extract the images of a ZIP under `dest`; InputError for paths escaping it, bombs and bad archives."""
+    """Extract the images of a ZIP under `dest` (by member path, in the archive's order); InputError for paths
+    escaping it, bombs and bad archives."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -210,7 +211,10 @@ def _extract(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], dest: Pat
         name = PurePosixPath(m.filename.replace("\\", "/"))
         if name.suffix.lower() not in IMAGE_SUFFIXES or name.name.startswith("."):
             continue
-        target = dest / f"{i:06d}{name.suffix.lower()}"
+        # each member in a folder of its own, under its own name: messages about it name the user's file
+        plain = name.name.isprintable() and len(name.name.encode()) <= 200
+        target = dest / f"{i:06d}" / (name.name if plain else f"{i:06d}{name.suffix.lower()}")
+        target.parent.mkdir()
         with archive.open(m) as src, open(target, "wb") as dst:
             while chunk := src.read(1 << 20):  # count real bytes: headers can lie
                 written += len(chunk)
@@ -218,7 +222,6 @@ def _extract(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], dest: Pat
                     raise InputError(413, "the ZIP unpacks to more than the declared size limit")
                 dst.write(chunk)
         out[str(name)] = target
-        out.setdefault(name.name, target)
     if not out:
         raise InputError(422, f"the ZIP holds no images (looked for {', '.join(IMAGE_SUFFIXES)})")
     return out

@@ -15,7 +15,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterator, Optional, Sequence
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -57,7 +57,10 @@ def _own_copy(path: Path, taken: set[Path]) -> str:
 
 
 def _items_from(upload: Upload, folder: Path, limits: Limits) -> list[dict]:
-    images = safe_extract_images(upload.zip_bytes, folder / "images", limits) if upload.zip_bytes else {}
+    members = safe_extract_images(upload.zip_bytes, folder / "images", limits) if upload.zip_bytes else {}
+    images = dict(members)  # a manifest names a photo by its path in the ZIP or by its file name alone
+    for member, path in members.items():
+        images.setdefault(PurePosixPath(member).name, path)
     items: dict[str, dict] = {}
     taken: set[Path] = set()
     if upload.manifest is not None:
@@ -78,11 +81,10 @@ def _items_from(upload: Upload, folder: Path, limits: Limits) -> list[dict]:
             if item["dna"]:
                 raise InputError(422, f"the barcode of {rec.id!r} is given twice (FASTA and manifest, or twice)")
             item["dna"] = rec.sequence
-    if upload.manifest is None and images:  # a bare ZIP: one specimen per image, named by the file
-        for name, path in images.items():
-            if "/" in name or Path(name).name != name or name in items:
-                continue
-            items[Path(name).stem] = {"specimen_id": Path(name).stem, "dna": None, "images": [str(path)]}
+    if upload.manifest is None:  # a ZIP alone: a photo is of the specimen its file is named for (S1.jpg, a/S1.png)
+        for member, path in members.items():
+            ident = PurePosixPath(member).stem
+            items.setdefault(ident, {"specimen_id": ident, "dna": None, "images": []})["images"].append(str(path))
     if not items:
         raise InputError(422, "nothing to identify: upload a FASTA file, a manifest and/or a ZIP of images")
     if len(items) > limits.max_records:

@@ -45,7 +45,8 @@ def test_fasta_manifest_and_zip_job_with_per_item_errors(client, worker, service
     res = client.get(job["results_url"]).json()
     by_id = {i["specimen_id"]: i for i in res["items"]}
     assert "position 5" in by_id["bad1"]["error"] and "has 6 nucleotides" in by_id["short1"]["error"]
-    assert "no barcode and no image" in by_id["empty1"]["error"] and "not an image" in by_id["m_broken"]["error"]
+    assert "no barcode and no image" in by_id["empty1"]["error"]
+    assert "'broken.jpg' is not an image" in by_id["m_broken"]["error"]  # the user's file name, as uploaded
     good = by_id[recs[0].id]["result"]
     assert good["neighbors"][0]["percent_identity"] is not None and len(good["neighbors"]) == 3
     assert list(by_id[recs[4].id]["result"]["per_modality"]) == ["image"]
@@ -57,6 +58,28 @@ def test_fasta_manifest_and_zip_job_with_per_item_errors(client, worker, service
     assert dwc[0].startswith("occurrenceID\tbasisOfRecord\tscientificName") and len(dwc) == 11
     tsv = client.get(job["results_url"], params={"format": "tsv"}).text
     assert tsv.splitlines()[0].split("\t")[0] == "specimen_id"
+
+
+def test_a_zip_without_manifest_gives_each_specimen_the_photos_named_for_it(client, worker, service_assets):
+    """With no manifest, a photo is of the specimen its file is named for, wherever it sits in the ZIP; a FASTA
+    record of the same id brings that specimen's barcode (one item, both modalities)."""
+    recs = [r for r in service_assets["records"] if r.split == "test" and r.dna and r.image][:3]
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as z:
+        z.write(recs[0].image, f"{recs[0].id}.png")
+        z.write(recs[1].image, f"{recs[1].id}.png")
+        z.write(recs[1].image, f"lateral/{recs[1].id}.png")  # a second photo of the same specimen
+        z.write(recs[2].image, f"plate2/{recs[2].id}.png")
+    fasta = f">{recs[0].id}\n{recs[0].dna}\n"
+    r = client.post("/v1/jobs", files={"fasta": ("b.fasta", fasta.encode(), "text/plain"),
+                                       "images_zip": ("p.zip", zbuf.getvalue(), "application/zip")})
+    assert r.status_code == 202, r.text
+    assert r.json()["total"] == 3
+    p = _wait(client, r.json()["id"])
+    assert p["done"] == 3 and p["failed"] == 0
+    by_id = {i["specimen_id"]: i["result"] for i in client.get(r.json()["results_url"]).json()["items"]}
+    assert set(by_id[recs[0].id]["per_modality"]) == {"image", "dna"}
+    assert list(by_id[recs[1].id]["per_modality"]) == list(by_id[recs[2].id]["per_modality"]) == ["image"]
 
 
 def test_items_are_batched_on_the_encoder(client, worker, service_assets, settings):
@@ -171,3 +194,22 @@ def test_finished_jobs_past_the_retention_are_purged_with_their_files(client, wo
     assert "purged 1" in capsys.readouterr().out
     assert not folder.exists()
     assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
+
+
+def test_job_items_from_a_zip_alone_group_photos_by_specimen_and_keep_file_names(tmp_path):
+    """How a ZIP without a manifest becomes items (no worker involved): every photo named for a specimen is
+    one of its photos, kept under its own file name; a FASTA record of that id joins them."""
+    from clibd.service.inputs import Limits
+    from clibd.service.jobs import Upload, _items_from
+    from tests.service.conftest import png_bytes
+
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as z:
+        for name in ("S1.png", "S2.png", "S2.jpg", "plate/S3.png", "other/S3.png"):
+            z.writestr(name, png_bytes())
+    items = {i["specimen_id"]: i for i in _items_from(Upload(fasta=f">S1\n{GOOD}\n", zip_bytes=zbuf.getvalue()),
+                                                      tmp_path, Limits())}
+    assert sorted(items) == ["S1", "S2", "S3"] and items["S1"]["dna"] == GOOD
+    assert [Path(p).name for p in items["S2"]["images"]] == ["S2.png", "S2.jpg"]
+    assert [Path(p).name for p in items["S3"]["images"]] == ["S3.png", "S3.png"]
+    assert len({*items["S3"]["images"]}) == 2 and all(Path(p).is_file() for i in items.values() for p in i["images"])
