@@ -110,12 +110,16 @@ def _identify(args: argparse.Namespace) -> int:
     from clibd.index.identify_files import identify_files, identify_in_process, identify_via_server, output_kind
 
     output_kind(args.out)  # refuse an unknown output type before loading anything
+    for name in ("top_k", "batch_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be 1 or more, got {getattr(args, name)}")
     if args.server:
         if args.retries < 0:
             raise ValueError(f"--retries must be 0 or more, got {args.retries}")
         if args.parallel < 1:
             raise ValueError(f"--parallel must be 1 or more, got {args.parallel}")
-        run = identify_via_server(args.server, args.top_k, attempts=args.retries + 1, parallel=args.parallel)
+        run = identify_via_server(args.server, args.top_k, attempts=args.retries + 1, parallel=args.parallel,
+                                  restrict_to=args.restrict_to)
     else:
         if not args.checkpoint or not args.index_root:
             raise ValueError("give --checkpoint and --index-root (in-process), or --server URL")
@@ -129,7 +133,7 @@ def _identify(args: argparse.Namespace) -> int:
         photo_limits = PhotoLimits(**{name: _service_value(None, name, getattr(defaults, name))
                                       for name in ("max_image_pixels", "max_request_pixels")})
         run = identify_in_process(Identifier.load(args.checkpoint, args.index_root, args.device), args.top_k,
-                                  *lengths, photo_limits=photo_limits)
+                                  *lengths, photo_limits=photo_limits, restrict_to=args.restrict_to)
     counts = identify_files(args.inputs, args.out, run, resume=args.resume, batch_size=args.batch_size)
     print(f"{args.out}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
@@ -175,6 +179,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--parallel", type=int, default=4,
                    help="with --server: requests in flight at once (the service batches them on its encoder)")
     i.add_argument("--top-k", type=int, default=10, help="neighbours per answer")
+    i.add_argument("--restrict-to", default=None,
+                   help="search only under this taxon, at any rank (e.g. a family the whole plate belongs to)")
     i.add_argument("--batch-size", type=int, default=64, help="specimens embedded and written at once")
     i.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     for bound, default in (("min", MIN_BARCODE_LENGTH), ("max", MAX_BARCODE_LENGTH)):

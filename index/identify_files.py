@@ -204,13 +204,17 @@ def _batches(items: list, size: int) -> Iterator[list]:
 
 
 def identify_in_process(identifier, top_k: int, min_length: int = MIN_BARCODE_LENGTH,
-                        max_length: int = MAX_BARCODE_LENGTH, photo_limits: Optional[PhotoLimits] = None
+                        max_length: int = MAX_BARCODE_LENGTH, photo_limits: Optional[PhotoLimits] = None,
+                        restrict_to: Optional[str] = None
                         ) -> Callable[[list[Record]], list[tuple[Optional[Answer], Optional[str]]]]:
     """A batch function over a loaded `Identifier` (the service's own), refusing barcodes outside the lengths
-    and reading photos under the limits (`clibd.photos`) as the service does."""
+    and reading photos under the limits (`clibd.photos`) as the service does; `restrict_to`: search only under
+    that taxon (ValueError at once when no reference carries it, as the service's 422)."""
     from clibd.index.identifier import Specimen
 
     limits = photo_limits or PhotoLimits()
+    if restrict_to is not None and not identifier.searcher.has_taxon(restrict_to):
+        raise ValueError(f"--restrict-to: no reference key carries the taxon {restrict_to!r}")
 
     def run(batch: list[Record]) -> list[tuple[Optional[Answer], Optional[str]]]:
         specimens, results = [], []
@@ -226,7 +230,7 @@ def identify_in_process(identifier, top_k: int, min_length: int = MIN_BARCODE_LE
                 results.append(None)
             except (InvalidSequenceError, ValueError, OSError) as exc:
                 results.append(str(exc))
-        answers = iter(identifier.identify(specimens, top_k) if specimens else [])
+        answers = iter(identifier.identify(specimens, top_k, restrict_to) if specimens else [])
         return [(None, err) if err else (next(answers), None) for err in results]
     return run
 
@@ -259,10 +263,12 @@ def _retry_after(exc: urllib.error.HTTPError, default: float) -> float:
 
 
 def identify_via_server(url: str, top_k: int, timeout: float = 120.0, attempts: int = 5,
-                        backoff_s: float = 1.0, parallel: int = 4) -> Callable[[list[Record]], list]:
+                        backoff_s: float = 1.0, parallel: int = 4,
+                        restrict_to: Optional[str] = None) -> Callable[[list[Record]], list]:
     """A batch function posting each specimen to a running service's /v1/identify, `parallel` at a time (the
     service batches concurrent requests on its encoder); a server fault is tried `attempts` times (waits
-    doubling from `backoff_s`, or as Retry-After says), then `ServerUnavailable`."""
+    doubling from `backoff_s`, or as Retry-After says), then `ServerUnavailable`; a refusal every specimen
+    would meet (a `restrict_to` the server's references do not carry) stops the run too."""
     endpoint = url.rstrip("/") + "/v1/identify"
 
     def post(body: bytes, boundary: str) -> tuple[Optional[Answer], Optional[str]]:
@@ -280,6 +286,8 @@ def identify_via_server(url: str, top_k: int, timeout: float = 120.0, attempts: 
                 last = _http_detail(exc)
                 if exc.code in FATAL_STATUS:
                     raise ServerUnavailable(f"{endpoint} answered {last}") from None
+                if exc.code == 422 and last.startswith("HTTP 422: restrict_to:"):
+                    raise ServerUnavailable(f"{endpoint} refused the run's --restrict-to: {last}") from None
                 if exc.code not in RETRY_STATUS:
                     return None, last  # the specimen's own fault (422, 413): its row says so
                 wait = max(wait, _retry_after(exc, wait))
@@ -290,6 +298,8 @@ def identify_via_server(url: str, top_k: int, timeout: float = 120.0, attempts: 
 
     def one(rec: Record) -> tuple[Optional[Answer], Optional[str]]:
         fields = [("top_k", None, str(top_k).encode())]
+        if restrict_to is not None:
+            fields.append(("restrict_to", None, restrict_to.encode()))
         if rec.dna:
             fields.append(("barcode", None, rec.dna.encode()))
         try:

@@ -335,3 +335,28 @@ def test_a_photo_over_the_image_librarys_own_guard_names_the_limit_that_refused_
         read_image(huge.getvalue(), "huge.png", PhotoLimits(max_image_pixels=1_000_000_000))
     guard = 2 * Image.MAX_IMAGE_PIXELS / 1e6
     assert f"400 Mpx, over the image library's limit of {guard:.0f} Mpx" in str(refused.value)
+
+
+def test_identify_restricted_to_a_taxon_in_process_and_over_http(service_assets, server, tmp_path, capsys):  # noqa: F811
+    recs = [r for r in service_assets["records"] if r.split == "test" and r.dna][:4]
+    family = recs[0].family
+    fasta = _fasta(tmp_path, recs)
+    local = ["identify", str(fasta), "--checkpoint", str(service_assets["checkpoint"]),
+             "--index-root", str(service_assets["index"])]
+    for where, base in (("local", local), ("remote", ["identify", str(fasta), "--server", server])):
+        out = tmp_path / f"{where}.json"
+        assert clibd_main([*base, "--out", str(out), "--restrict-to", family]) == 0
+        answers = [json.loads(x)["answer"] for x in out.read_text().splitlines()]
+        assert len(answers) == len(recs)
+        assert all(n["family"] == family for a in answers for n in a["neighbors"]), where
+        bad = tmp_path / f"{where}_bad.csv"  # a taxon no reference carries: the run stops, nothing written
+        with pytest.raises(SystemExit):
+            clibd_main([*base, "--out", str(bad), "--restrict-to", "Nonexistentidae"])
+        assert "Nonexistentidae" in capsys.readouterr().err
+        assert not bad.exists() or not _rows(bad)
+    assert clibd_main([*local, "--out", str(tmp_path / "free.json")]) == 0  # unrestricted, other families show
+    free = [json.loads(x)["answer"] for x in (tmp_path / "free.json").read_text().splitlines()]
+    assert any(n["family"] != family for a in free for n in a["neighbors"])
+    with pytest.raises(SystemExit):
+        clibd_main([*local, "--out", str(tmp_path / "k.csv"), "--top-k", "0"])
+    assert "--top-k must be 1 or more" in capsys.readouterr().err
