@@ -10,7 +10,8 @@ its columns by chance (a barcode inside another stretch of COI comes out near 55
 different orders stays above 70%.
 
 Ambiguity codes (IUPAC, N) align with the bases they stand for, but a column holding one says nothing about
-identity: it counts neither as a match nor as a column, nor toward the overlap. A reference that is mostly N
+identity: it counts neither as a match nor as a column, nor toward the overlap — nor toward the overlap needed,
+which is a share of the determined bases (a degraded barcode, half N, is compared over its determined half). A reference that is mostly N
 (real BOLD records are) would otherwise be a 100% match for every query falling into its N stretch.
 """
 from __future__ import annotations
@@ -53,9 +54,17 @@ class Alignment:
 
 
 def min_overlap(query_len: int, target_len: int, fraction: float = MIN_OVERLAP_FRACTION,
-                min_bp: int = MIN_OVERLAP_BP) -> int:
-    """The least overlap (bases) at which two barcodes of these lengths are compared."""
-    return min(min(query_len, target_len), max(min_bp, int(round(fraction * min(query_len, target_len)))))
+                min_bp: int = MIN_OVERLAP_BP, determined: Optional[tuple[int, int]] = None) -> int:
+    """The least overlap (bases) at which two barcodes of these lengths are compared: `fraction` of the shorter
+    one's determined bases (`determined`: each one's count of A, C, G, T; all of it by default), at least
+    `min_bp` (a barcode shorter than that: all of it)."""
+    known = min(determined) if determined is not None else min(query_len, target_len)
+    return min(min(query_len, target_len), max(min_bp, int(round(fraction * known))))
+
+
+def determined_bases(seq: str) -> int:
+    """How many of a barcode's letters are A, C, G or T (the rest, ambiguity codes, say nothing)."""
+    return len(seq) if not _ambiguous(seq) else sum(map(seq.count, "ACGT"))
 
 
 def align(query: str, target: str, fraction: float = MIN_OVERLAP_FRACTION,
@@ -65,7 +74,10 @@ def align(query: str, target: str, fraction: float = MIN_OVERLAP_FRACTION,
     short, long_ = (query, target) if len(query) <= len(target) else (target, query)
     if not short:
         return None
-    need = min_overlap(len(query), len(target), fraction, min_bp)
+    # an N column counts toward no overlap, nor toward the overlap needed: a query half N is compared over
+    # its determined half
+    need = min_overlap(len(query), len(target), fraction, min_bp,
+                       (determined_bases(query), determined_bases(target)))
     best, ragged = _infix(short, long_)
     overlap = diagonal_overlap(short, long_) if ragged else None
     if overlap is not None:  # the shorter one may overhang an end of the longer: align the overlap k-mers point to

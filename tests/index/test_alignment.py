@@ -32,6 +32,19 @@ def test_ambiguity_codes_are_not_evidence_of_identity():
     assert align(a, masked).matches == align(a, diverged).matches - 1
 
 
+def test_the_overlap_needed_counts_determined_bases_only():
+    """A degraded barcode, half N, is compared over its determined half (half of that is the overlap needed),
+    as vsearch compares it; a record with under 100 determined bases still never is."""
+    a = _random_seq(658, 5)
+    degraded = "N" * 160 + a[160:300] + "N" * 358  # 140 determined bases of 658
+    hit = align(degraded, a)
+    assert hit is not None and hit.identity == 100.0 and hit.overlap == 140
+    stub = "N" * 300 + a[300:380] + "N" * 278  # 80 determined bases: too little to say anything
+    assert align(a, stub) is None
+    assert align(a[:300], a[300:] + a[:300]) is not None  # no N: the overlap needed is as before (half the shorter)
+    assert align(a[:300], a[151:] + a[:149]) is None
+
+
 def test_a_barcode_overhanging_the_start_of_a_longer_one_is_compared_over_the_overlap():
     coi = _random_seq(1200, 4)
     query = coi[:620]  # a barcode starting 240 bases before the longer record does
