@@ -17,7 +17,7 @@ from typing import Optional
 from PIL import Image
 
 from clibd import photos
-from clibd.photos import IMAGE_SUFFIXES, InputError, PhotoLimits, read_image  # noqa: F401  (the service's names)
+from clibd.photos import IMAGE_SUFFIXES, InputError, PhotoLimits
 from clibd.dna_tokenizer import MAX_BARCODE_LENGTH, MIN_BARCODE_LENGTH, InvalidSequenceError, identifiable_barcode
 from clibd.readers.fasta import fasta_entries
 from clibd.readers.table import ALIASES, resolve_columns
