@@ -58,7 +58,7 @@ def _open(data: bytes, name: str, limits: PhotoLimits) -> Image.Image:
             img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # PIL's own guard, far above ours: its message has the size
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
-        size = f"{int(pixels.group(1)) / 1e6:,.0f} Mpx" if pixels else "more pixels than PIL opens"
+        size = f"{_mpx(int(pixels.group(1)))} Mpx" if pixels else "more pixels than PIL opens"
         guard = 2 * (Image.MAX_IMAGE_PIXELS or 0)  # where PIL refuses; with our limit set higher, it refused
         which = ("the image library's limit", guard) if 0 < guard < limits.max_image_pixels else \
             ("the limit", limits.max_image_pixels)

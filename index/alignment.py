@@ -11,8 +11,9 @@ different orders stays above 70%.
 
 Ambiguity codes (IUPAC, N) align with the bases they stand for, but a column holding one says nothing about
 identity: it counts neither as a match nor as a column, nor toward the overlap — nor toward the overlap needed,
-which is a share of the determined bases (a degraded barcode, half N, is compared over its determined half). A reference that is mostly N
-(real BOLD records are) would otherwise be a 100% match for every query falling into its N stretch.
+which is a share of the determined bases (a degraded barcode, half N, is compared over its determined half). A
+reference that is mostly N (real BOLD records are) would otherwise be a 100% match for every query falling into
+its N stretch.
 """
 from __future__ import annotations
 
@@ -62,8 +63,10 @@ def min_overlap(query_len: int, target_len: int, fraction: float = MIN_OVERLAP_F
     return min(min(query_len, target_len), max(min_bp, int(round(fraction * known))))
 
 
+@lru_cache(maxsize=65536)
 def determined_bases(seq: str) -> int:
-    """How many of a barcode's letters are A, C, G or T (the rest, ambiguity codes, say nothing)."""
+    """How many of a barcode's letters are A, C, G or T (the rest, ambiguity codes, say nothing); cached, as
+    a query meets many references and a reference many queries."""
     return len(seq) if not _ambiguous(seq) else sum(map(seq.count, "ACGT"))
 
 

@@ -101,7 +101,7 @@ def _service_value(given: Optional[int], name: str, default: int, env_file: str 
     if not text:
         return default
     try:
-        return int(text.replace("_", ""))
+        return int(text)  # as the service reads it (500_000_000 included)
     except ValueError:
         raise ValueError(f"{variable}={text!r} (from {where}) is not a whole number") from None
 
@@ -185,9 +185,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     for bound, default in (("min", MIN_BARCODE_LENGTH), ("max", MAX_BARCODE_LENGTH)):
         i.add_argument(f"--{bound}-barcode-length", type=int, default=None,
-                       help=f"{bound}imum barcode length in-process (default: ${_variable(bound + '_barcode_length')} "
-                            "or .env, "
-                            f"as the service reads it, else {default}); a server applies its own")
+                       help=f"{bound}imum barcode length in-process (default: ${_variable(f'{bound}_barcode_length')}"
+                            f" or .env, as the service reads it, else {default}); a server applies its own")
     i.set_defaults(func=_identify)
 
     p = sub.add_parser("index", help="reference key indexes (FAISS snapshots)",

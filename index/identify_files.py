@@ -88,8 +88,17 @@ def dwc_row(specimen_id: str, answer: Optional[Answer], error: Optional[str]) ->
     return {"occurrenceID": specimen_id, **dwc_identification(answer, error), "identifiedBy": "CLIBD"}
 
 
-class ServerUnavailable(ValueError):
-    """The server could not answer (unreachable, refusing or failing) after the retries: the run stops."""
+class RunStopped(ValueError):
+    """The run cannot go on: the server is unreachable or failing after the retries, or refuses what every
+    specimen would send (a wrong URL or key, an unknown `restrict_to`)."""
+
+
+def _columns(kind: str) -> list[str]:
+    return DWC_COLUMNS if kind == "dwc" else COLUMNS
+
+
+def _delimiter(kind: str) -> str:
+    return "," if kind == "csv" else "\t"
 
 
 def check_output(path: Path, kind: str) -> None:
@@ -109,28 +118,35 @@ def check_output(path: Path, kind: str) -> None:
             raise ValueError(f"{path}: its first line is not an answer line of `clibd identify` (JSON with an id); "
                              "choose another --out")
         return
-    columns = DWC_COLUMNS if kind == "dwc" else COLUMNS
-    header = ("," if kind == "csv" else "\t").join(columns) + "\n"
+    header = _delimiter(kind).join(_columns(kind)) + "\n"
     if not (first == header if whole else header.startswith(first)):
         raise ValueError(f"{path}: its columns ({first.strip()[:200]}) are not those `clibd identify` writes to a "
-                         f"{kind} file ({', '.join(columns)}); choose another --out")
+                         f"{kind} file ({', '.join(_columns(kind))}); choose another --out")
 
 
-def drop_partial_row(path: Path) -> int:
-    """Cut `path` back to its last complete line (a run killed mid-write leaves half a row); bytes dropped."""
-    if not path.exists() or path.stat().st_size == 0:
+def drop_partial_row(path: Path, block: int = 1 << 16) -> int:
+    """Cut `path` back to its last complete line (a run killed mid-write leaves half a row), reading only its
+    tail; bytes dropped."""
+    if not path.exists():
         return 0
-    data = path.read_bytes()
-    if data.endswith(b"\n"):
-        return 0
-    keep = data.rfind(b"\n") + 1
     with open(path, "r+b") as fh:
+        size = end = fh.seek(0, 2)
+        while end > 0:
+            start = max(0, end - block)
+            fh.seek(start)
+            newline = fh.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
+        else:
+            keep = 0
         fh.truncate(keep)
-    return len(data) - keep
+    return size - keep
 
 
 def done_ids(path: Path, kind: str) -> set[str]:
-    """The specimen ids an earlier run already wrote to `path` (which must be an output of the same kind)."""
+    """The specimen ids an earlier run already wrote to `path` (an output of the same kind: `check_output`)."""
     if not path.exists() or path.stat().st_size == 0:
         return set()
     if kind == "jsonl":
@@ -144,12 +160,8 @@ def done_ids(path: Path, kind: str) -> set[str]:
                 raise ValueError(f"{path}, line {n}: not an answer line of `clibd identify` (JSON with an id); "
                                  "choose another --out") from None
         return ids
-    columns = DWC_COLUMNS if kind == "dwc" else COLUMNS
     with open(path, newline="") as fh:
-        reader = csv.DictReader(fh, delimiter="," if kind == "csv" else "\t")
-        if reader.fieldnames != columns:
-            raise ValueError(f"{path}: its columns {reader.fieldnames} are not those `clibd identify` writes to a "
-                             f"{kind} file ({', '.join(columns)}); choose another --out")
+        reader = csv.DictReader(fh, delimiter=_delimiter(kind))
         key = "occurrenceID" if kind == "dwc" else "id"
         return {read_cell(row[key]) for row in reader}
 
@@ -162,8 +174,7 @@ class Writer:
         fresh = not path.exists() or path.stat().st_size == 0
         self.fh = open(path, "a", newline="")
         if kind != "jsonl":
-            columns = DWC_COLUMNS if kind == "dwc" else COLUMNS
-            self.csv = csv.DictWriter(self.fh, fieldnames=columns, delimiter="," if kind == "csv" else "\t",
+            self.csv = csv.DictWriter(self.fh, fieldnames=_columns(kind), delimiter=_delimiter(kind),
                                       lineterminator="\n")
             if fresh:
                 self.csv.writeheader()
@@ -267,7 +278,7 @@ def identify_via_server(url: str, top_k: int, timeout: float = 120.0, attempts: 
                         restrict_to: Optional[str] = None) -> Callable[[list[Record]], list]:
     """A batch function posting each specimen to a running service's /v1/identify, `parallel` at a time (the
     service batches concurrent requests on its encoder); a server fault is tried `attempts` times (waits
-    doubling from `backoff_s`, or as Retry-After says), then `ServerUnavailable`; a refusal every specimen
+    doubling from `backoff_s`, or as Retry-After says), then `RunStopped`; a refusal every specimen
     would meet (a `restrict_to` the server's references do not carry) stops the run too."""
     endpoint = url.rstrip("/") + "/v1/identify"
 
@@ -285,16 +296,16 @@ def identify_via_server(url: str, top_k: int, timeout: float = 120.0, attempts: 
             except urllib.error.HTTPError as exc:
                 last = _http_detail(exc)
                 if exc.code in FATAL_STATUS:
-                    raise ServerUnavailable(f"{endpoint} answered {last}") from None
+                    raise RunStopped(f"{endpoint} answered {last}") from None
                 if exc.code == 422 and last.startswith("HTTP 422: restrict_to:"):
-                    raise ServerUnavailable(f"{endpoint} refused the run's --restrict-to: {last}") from None
+                    raise RunStopped(f"{endpoint} refused the run's --restrict-to: {last}") from None
                 if exc.code not in RETRY_STATUS:
                     return None, last  # the specimen's own fault (422, 413): its row says so
                 wait = max(wait, _retry_after(exc, wait))
             except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as exc:
                 last = str(getattr(exc, "reason", exc))
-        raise ServerUnavailable(f"{endpoint} did not answer after {attempts} "
-                                f"{'try' if attempts == 1 else 'tries'}: {last}")
+        raise RunStopped(f"{endpoint} did not answer after {attempts} {'try' if attempts == 1 else 'tries'}: "
+                         f"{last}")
 
     def one(rec: Record) -> tuple[Optional[Answer], Optional[str]]:
         fields = [("top_k", None, str(top_k).encode())]
@@ -316,7 +327,7 @@ def identify_via_server(url: str, top_k: int, timeout: float = 120.0, attempts: 
 
     def run(batch: list[Record]) -> list[tuple[Optional[Answer], Optional[str]]]:
         with ThreadPoolExecutor(min(parallel, len(batch) or 1)) as pool:
-            return list(pool.map(one, batch))  # in the batch's order; a ServerUnavailable is raised here
+            return list(pool.map(one, batch))  # in the batch's order; a RunStopped is raised here
     return run
 
 
@@ -336,7 +347,6 @@ def identify_files(inputs: Sequence[str], out: str | Path, run: Callable[[list[R
     todo = [r for r in records if r.id not in skip]
     writer = Writer(out, kind)
     counts: dict[str, int] = {"skipped": len(records) - len(todo)}
-    written = 0
     try:
         with tqdm(total=len(todo), desc="identifying", unit="specimen") as bar:
             for batch in _batches(todo, batch_size):
@@ -345,11 +355,11 @@ def identify_files(inputs: Sequence[str], out: str | Path, run: Callable[[list[R
                     status = "failed" if answer is None else answer.identification.status
                     counts[status] = counts.get(status, 0) + 1
                 writer.flush()
-                written += len(batch)
                 bar.update(len(batch))
-    except ServerUnavailable as exc:
-        raise ServerUnavailable(f"{exc}. {written} answers of this run are in {out}; run again with --resume "
-                                "to continue") from None
+    except RunStopped as exc:
+        written = sum(counts.values()) - counts["skipped"]
+        raise RunStopped(f"{exc}. {written} answers of this run are in {out}; run again with --resume to "
+                         "continue") from None
     finally:
         writer.close()
     return counts

@@ -42,17 +42,17 @@ class Upload:
 def _own_copy(path: Path, taken: set[Path]) -> str:
     """`path` for the first item naming it; for each further one a hard link (a copy where links fail) of the
     same name in a folder of its own, so that dropping one item's files never takes another's."""
-    twin, n = path, 0
-    while twin in taken or (n and twin.exists()):
+    if path not in taken:
+        taken.add(path)
+        return str(path)
+    n = 1
+    while (twin := path.parent / f".{n}" / path.name).exists():
         n += 1
-        twin = path.parent / f".{n}" / path.name
-    if n:
-        twin.parent.mkdir(exist_ok=True)
-        try:
-            os.link(path, twin)
-        except OSError:
-            shutil.copyfile(path, twin)
-    taken.add(twin)
+    twin.parent.mkdir(exist_ok=True)
+    try:
+        os.link(path, twin)
+    except OSError:
+        shutil.copyfile(path, twin)
     return str(twin)
 
 

@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clibd.dna_tokenizer import MAX_BARCODE_LENGTH, MIN_BARCODE_LENGTH
+from clibd.photos import PhotoLimits
 from clibd.service.inputs import Limits
 
 
@@ -30,8 +31,9 @@ class Settings(BaseSettings):
     max_top_k: int = 100
     max_upload_mb: float = Field(100.0, description="largest request body")
     max_images: int = Field(16, description="images per specimen in /v1/identify")
-    max_image_pixels: int = 50_000_000
-    max_request_pixels: int = Field(200_000_000, description="all the photos of one specimen together (a request, a job item)")
+    max_image_pixels: int = PhotoLimits.max_image_pixels
+    max_request_pixels: int = Field(PhotoLimits.max_request_pixels,
+                                    description="all the photos of one specimen together (a request, a job item)")
     min_barcode_length: int = Field(MIN_BARCODE_LENGTH, description="least barcode length, in letters and in "
                                                                     "determined bases")
     max_barcode_length: int = MAX_BARCODE_LENGTH

@@ -204,7 +204,7 @@ class _Flaky:
 
 def test_identify_via_server_retries_server_faults_and_stops_without_writing_failures(
         service_assets, server, tmp_path, capsys):  # noqa: F811
-    from clibd.index.identify_files import ServerUnavailable, identify_files, identify_via_server
+    from clibd.index.identify_files import RunStopped, identify_files, identify_via_server
 
     recs = [r for r in service_assets["records"] if r.split == "test" and r.dna][:4]
     fasta = _fasta(tmp_path, recs, ">bad\nACGTXACGT\n")
@@ -218,7 +218,7 @@ def test_identify_via_server_retries_server_faults_and_stops_without_writing_fai
     # a server that keeps failing: the run stops, the finished batch stays, no specimen is written as failed
     flaky.script = ["pass", "pass"] + [503] * 10
     out2 = tmp_path / "stopped.csv"
-    with pytest.raises(ServerUnavailable, match="did not answer after 3 tries.*2 answers of this run.*--resume"):
+    with pytest.raises(RunStopped, match="did not answer after 3 tries.*2 answers of this run.*--resume"):
         identify_files([str(fasta)], out2, identify_via_server(flaky.url, 10, attempts=3, backoff_s=0.01),
                        batch_size=2)
     assert [r["id"] for r in _rows(out2)] == [r.id for r in recs[:2]]
@@ -227,7 +227,7 @@ def test_identify_via_server_retries_server_faults_and_stops_without_writing_fai
     assert [r["id"] for r in _rows(out2)] == [r["id"] for r in rows]
     # a fault every specimen would meet (a wrong path, a refused key) stops at once
     flaky.script = ["pass", 404]
-    with pytest.raises(ServerUnavailable, match="HTTP 404"):  # one request at a time: the second stops the run
+    with pytest.raises(RunStopped, match="HTTP 404"):  # one request at a time: the second stops the run
         identify_files([str(fasta)], tmp_path / "wrong.csv", identify_via_server(flaky.url, 10, parallel=1))
     assert flaky.seen == 8 + (2 + 2 * 3) + 3 + 2  # first run, stopped run (two tried thrice), resume, wrong path
     flaky.close()
@@ -360,3 +360,14 @@ def test_identify_restricted_to_a_taxon_in_process_and_over_http(service_assets,
     with pytest.raises(SystemExit):
         clibd_main([*local, "--out", str(tmp_path / "k.csv"), "--top-k", "0"])
     assert "--top-k must be 1 or more" in capsys.readouterr().err
+
+
+def test_drop_partial_row_reads_back_from_the_end_over_rows_longer_than_its_block(tmp_path):
+    from clibd.index.identify_files import drop_partial_row
+
+    path = tmp_path / "out.csv"
+    for text, kept in (("id,status\na,ok\nb,half-writ", "id,status\na,ok\n"), ("id,status\n", "id,status\n"),
+                       ("no newline at all", ""), ("", "")):
+        path.write_text(text)
+        assert drop_partial_row(path, block=4) == len(text) - len(kept)
+        assert path.read_text() == kept
