@@ -201,7 +201,10 @@ def read_inputs(paths: Sequence[str]) -> list[Record]:
     """Specimens of FASTA files and CSV/TSV manifests (id, dna/sequence, image), in order; ids must be unique."""
     out, seen = [], set()
     for path in paths:
-        for rec in read_records(path):
+        records = read_records(path)
+        if not records:  # an empty file, or one of headers only: nothing would be written, and no word said
+            raise ValueError(f"{path}: no specimens in it")
+        for rec in records:
             if rec.id in seen:
                 raise ValueError(f"{path}: specimen id {rec.id!r} appears more than once")
             seen.add(rec.id)

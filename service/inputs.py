@@ -19,6 +19,7 @@ from PIL import Image
 from clibd import photos
 from clibd.photos import IMAGE_SUFFIXES, InputError, PhotoLimits
 from clibd.dna_tokenizer import MAX_BARCODE_LENGTH, MIN_BARCODE_LENGTH, InvalidSequenceError, identifiable_barcode
+from clibd.readers.encoding import decode_text as decode_bytes
 from clibd.readers.fasta import fasta_entries
 from clibd.readers.table import ALIASES, resolve_columns
 from clibd.readers.tabular import delimiter_of
@@ -44,12 +45,11 @@ def read_images(images: list[tuple[bytes, str]], limits: PhotoLimits) -> list[Im
 
 
 def decode_text(data: bytes, what: str) -> str:
-    """Uploaded bytes as text (UTF-8, a BOM dropped); InputError 415 for binary data such as a photo or a ZIP."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(415, f"the {what} is not text (binary data: a photo or an archive sent in its place?)") \
-            from None
+    """Uploaded bytes as text (UTF-8, a BOM dropped, or cp1252 as a spreadsheet saves it on Windows:
+    `clibd.readers.encoding`); InputError 415 for binary data such as a photo or a ZIP."""
+    text, windows = decode_bytes(data)
+    if windows and _CONTROL.search(text):
+        raise InputError(415, f"the {what} is not text (binary data: a photo or an archive sent in its place?)")
     check_text(text, what)
     return text
 
@@ -100,14 +100,18 @@ def parse_fasta(text: str, limits: Limits) -> list[FastaRecord]:
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise InputError(422, "the FASTA file is empty")
-    if not text.lstrip().startswith(">"):
-        raise InputError(422, "not FASTA: the first non-blank line must start with '>'")
     records: list[FastaRecord] = []
-    for header, sequence in fasta_entries(text.splitlines()):
-        if len(records) >= limits.max_records:
-            raise InputError(413, f"the FASTA file has more than {limits.max_records:,} records, the limit per "
-                                  f"request; split it into several jobs")
-        records.append(FastaRecord(header.split()[0] if header else f"record{len(records) + 1}", header, sequence))
+    try:
+        for header, sequence in fasta_entries(text.splitlines()):
+            if len(records) >= limits.max_records:
+                raise InputError(413, f"the FASTA file has more than {limits.max_records:,} records, the limit "
+                                      f"per request; split it into several jobs")
+            records.append(FastaRecord(header.split()[0] if header else f"record{len(records) + 1}", header,
+                                       sequence))
+    except InputError:
+        raise
+    except ValueError as exc:  # text before the first header
+        raise InputError(422, str(exc)) from None
     if not any(r.sequence for r in records):
         raise InputError(422, f"the FASTA file has {len(records)} header(s) but no sequence")
     return records

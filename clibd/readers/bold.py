@@ -11,6 +11,7 @@ _V4 = {"order": "order_name", "family": "family_name", "genus": "genus_name", "s
        "dna": "nucleotides", "marker": "markercode"}
 _V5 = {"order": "order", "family": "family", "genus": "genus", "species": "species", "dna": "nuc",
        "marker": "marker_code"}
+_MORE = {"marker": ("marker_codes",)}
 
 
 def read_bold(path: str | Path, marker: Optional[str] = "COI-5P") -> Iterator[Record]:
@@ -26,9 +27,10 @@ def read_bold(path: str | Path, marker: Optional[str] = "COI-5P") -> Iterator[Re
             if "processid" not in row or not ({"order_name", "order"} & set(row)):
                 raise ValueError(f"{path}: not a BOLD export (needs processid and order/order_name); "
                                  f"{describe_columns(path)}")
-            cols = _V4 if "order_name" in row else _V5
-            if "marker_codes" in row:
-                cols = {**cols, "marker": "marker_codes"}
+            # each field by whichever name the file uses (a v4 file re-saved with v5's `nuc`, say, keeps its
+            # barcodes), v4's first
+            cols = {field: next((name for name in (_V4[field], _V5[field], *_MORE.get(field, ())) if name in row),
+                                _V4[field]) for field in _V4}
         pid = row["processid"].strip()
         rec = merged.get(pid)
         if rec is None:

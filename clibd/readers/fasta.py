@@ -50,10 +50,12 @@ def parse_header(header: str) -> Record:
 
 def fasta_entries(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
     """(header, sequence) of each FASTA entry in `lines` (wrapped sequence lines joined, line endings and
-    surrounding blanks dropped; lines before the first header ignored). The one FASTA parser: files and uploads."""
+    surrounding blanks dropped). Before the first header only blank and comment (`;`, `#`) lines may stand:
+    anything else (a bare sequence, a table) is a ValueError naming its line, never silently skipped. The one
+    FASTA parser: files and uploads."""
     header: Optional[str] = None
     chunks: list[str] = []
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         line = line.rstrip("\r\n")
         if line.startswith(">"):
             if header is not None:
@@ -61,6 +63,9 @@ def fasta_entries(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
             header, chunks = line[1:].strip(), []
         elif header is not None:
             chunks.append(line.strip())
+        elif line.strip() and not line.lstrip().startswith((";", "#")):
+            raise ValueError(f"not FASTA: line {number} comes before any '>' header line "
+                             f"({line.strip()[:40]!r})")
     if header is not None:
         yield header, "".join(chunks)
 
@@ -68,7 +73,10 @@ def fasta_entries(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
 def read_fasta(path: str | Path) -> Iterator[Record]:
     """Records of a FASTA file (wrapped lines, any case, Windows line endings)."""
     with open_text(path) as fh:
-        for header, sequence in fasta_entries(fh):
-            rec = parse_header(header)
-            rec.dna = sequence or None
-            yield rec
+        try:
+            for header, sequence in fasta_entries(fh):
+                rec = parse_header(header)
+                rec.dna = sequence or None
+                yield rec
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None

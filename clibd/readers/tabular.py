@@ -7,15 +7,18 @@ import io
 from pathlib import Path
 from typing import IO, Iterator
 
+from clibd.readers.encoding import WINDOWS_FALLBACK
+
 csv.field_size_limit(1 << 24)
 
 
 def open_text(path: str | Path) -> IO[str]:
-    """Open a text file, gunzipping `.gz` transparently; undecodable bytes are replaced."""
+    """Open a text file, gunzipping `.gz` transparently: UTF-8, where it is not, cp1252 (a spreadsheet saved on
+    Windows; `encoding.WINDOWS_FALLBACK`)."""
     path = Path(path)
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
-    return open(path, encoding="utf-8", errors="replace", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors=WINDOWS_FALLBACK, newline="")
+    return open(path, encoding="utf-8", errors=WINDOWS_FALLBACK, newline="")
 
 
 DELIMITERS = ("\t", ";", ",")

@@ -118,3 +118,34 @@ def test_bold_v5_export_as_semicolon_csv_reads_and_a_bad_file_names_its_delimite
         read_records(bad)
     with pytest.raises(ValueError, match="not a BOLD export"):
         read_records(bad, "bold")
+
+
+def test_a_table_saved_by_a_windows_spreadsheet_reads_as_written(tmp_path):
+    path = tmp_path / "manifest.csv"
+    path.write_bytes("id,dna,species,collector\nW1,ACGTACGT,Osmia bicornis,Müller\n".encode("cp1252"))
+    gz = tmp_path / "manifest2.csv.gz"
+    with gzip.open(gz, "wb") as fh:  # UTF-8 and one cp1252 byte in the same file: each read as itself
+        fh.write("id,dna,species\nW2,ACGT,Bombus lapponicus\u00e9\n".encode() + b"W3,ACGT,Caf\xe9 sp.\n")
+    assert read_records(path)[0].species == "Osmia bicornis"
+    from clibd.readers.tabular import iter_rows
+    assert next(iter_rows(path))["collector"] == "Müller"  # was "M\ufffdller"
+    assert [r.species for r in read_records(gz)] == ["Bombus lapponicus\u00e9", "Café sp."]
+
+
+def test_a_bold_export_mixing_v4_and_v5_column_names_keeps_its_barcodes(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("processid;bin_uri;order_name;family_name;genus_name;species_name;nuc;marker_code\n"
+                    "P1;BOLD:AAA0001;Diptera;Chironomidae;Chironomus;Chironomus riparius;ACGTACGT;COI-5P\n"
+                    "P1;BOLD:AAA0001;Diptera;Chironomidae;Chironomus;Chironomus riparius;TTTTTTTT;ITS\n")
+    [rec] = read_records(path)
+    assert (rec.id, rec.genus, rec.dna) == ("P1", "Chironomus", "ACGTACGT")  # was no barcode at all
+
+
+def test_text_before_the_first_fasta_header_is_refused_not_skipped(tmp_path):
+    bare = tmp_path / "bare.fasta"
+    bare.write_text("ACGTACGTACGT\n>S1\nACGT\n")
+    with pytest.raises(ValueError, match=r"bare.fasta: not FASTA: line 1 comes before any '>' header"):
+        list(read_fasta(bare))
+    commented = tmp_path / "commented.fasta"
+    commented.write_text("; exported 2026-01-01\n\n# plate 7\n>S1\nACGT\n")
+    assert [(r.id, r.dna) for r in read_fasta(commented)] == [("S1", "ACGT")]

@@ -103,7 +103,8 @@ def _fasta(n):
 JOB_CASES = [
     ("FASTA of 0 records", {"files": {"fasta": ("a.fasta", b"", "text/plain")}}, 422, "empty"),
     ("FASTA of 50,000 records", {"files": {"fasta": ("a.fasta", _fasta(50_000), "text/plain")}}, 413, "20,000"),
-    ("not FASTA", {"files": {"fasta": ("a.fasta", b"ACGT\nACGT\n", "text/plain")}}, 422, "must start with '>'"),
+    ("not FASTA", {"files": {"fasta": ("a.fasta", b"ACGT\nACGT\n", "text/plain")}}, 422,
+     "line 1 comes before any '>' header"),
     ("ZIP with ../ paths", {"files": {"images_zip": ("z.zip", _zip({"../evil.png": png_bytes()}), "application/zip")}},
      422, "escapes its folder"),
     ("ZIP bomb", {"files": {"images_zip": ("z.zip", _zip({"a.png": b"\0" * (300 << 20)}), "application/zip")}},

@@ -371,3 +371,17 @@ def test_drop_partial_row_reads_back_from_the_end_over_rows_longer_than_its_bloc
         path.write_text(text)
         assert drop_partial_row(path, block=4) == len(text) - len(kept)
         assert path.read_text() == kept
+
+
+def test_an_input_with_no_specimens_is_refused_before_anything_is_written(tmp_path):
+    from clibd.index.identify_files import read_inputs
+    empty, headers_only = tmp_path / "empty.fasta", tmp_path / "plate.csv"
+    empty.write_text("")
+    headers_only.write_text("id,dna\n")
+    for path in (empty, headers_only):
+        with pytest.raises(ValueError, match="no specimens in it"):
+            read_inputs([str(path)])
+    out = tmp_path / "out.csv"
+    with pytest.raises(SystemExit) as stop:
+        clibd_main(["identify", str(empty), "--server", "http://127.0.0.1:9", "--out", str(out)])
+    assert stop.value.code == 2 and not out.exists()

@@ -26,3 +26,21 @@ def test_job_tables_hold_no_spreadsheet_formula():
     text = table([{"specimen_id": "@SUM(A1:A9)", "species": "Osmia pumila", "similarity": -0.5}],
                  ["specimen_id", "species", "similarity"], ",")
     assert text.splitlines()[1] == "'@SUM(A1:A9),Osmia pumila,-0.5"
+
+
+def test_a_manifest_saved_on_windows_is_text_and_a_photo_is_not():
+    import pytest
+    from clibd.photos import InputError
+    from clibd.service.inputs import decode_text
+    assert decode_text("id;dna;collector\nP1;ACGT;Müller\n".encode("cp1252"), "manifest").endswith("Müller\n")
+    with pytest.raises(InputError, match="not text .binary data") as err:
+        decode_text(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\xff\xfe", "manifest")
+    assert err.value.status == 415
+
+
+def test_an_uploaded_fasta_with_a_bare_sequence_first_names_the_line():
+    import pytest
+    from clibd.photos import InputError
+    with pytest.raises(InputError, match=r"not FASTA: line 2 comes before any '>' header") as err:
+        parse_fasta("\nACGTACGT\n>a1\nACGT\n", Settings().limits)
+    assert err.value.status == 422
