@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 import faiss
 import numpy as np
@@ -187,6 +187,19 @@ class Searcher:
         with self._lock:
             return any(t in ids for ids in self._taxon_ids.values()) or any(
                 (r.label(rank) or "").lower() == t for d in self._delta.values() for r in d.records for rank in RANKS)
+
+    def carrying(self, rank: str, name: str) -> Iterator[KeyRecord]:
+        """The searchable keys of every modality whose `rank` label is `name` (any case)."""
+        t = name.lower()
+        with self._lock:
+            snapshot, delta, removed, taxon_ids = self.snapshot, self._delta, self._removed, self._taxon_ids
+        for modality, recs in snapshot.records.items():
+            for pos in taxon_ids[modality].get(t, ()):
+                rec = recs[pos]
+                if (rec.label(rank) or "").lower() == t and rec.id not in removed:
+                    yield rec
+        for d in delta.values():
+            yield from (r for r in d.records if (r.label(rank) or "").lower() == t and r.id not in removed)
 
     def _selector(self, modality: str, restrict_to: Optional[str], removed: frozenset[str]):
         removed_pos = np.array(sorted(p for i in removed for p in self._positions[modality].get(i, [])), np.int64)

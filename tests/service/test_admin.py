@@ -80,6 +80,26 @@ def test_bad_reference_input(client, settings, capsys):
     assert client.get("/v1/admin/references", headers=hdr).json() == []
 
 
+def test_a_reference_contradicting_the_references_lineage_is_refused_and_nothing_changes(
+        client, settings, service_assets, capsys):
+    hdr = _key(settings, capsys)
+    known = next(r for r in service_assets["records"] if r.split == "key_seen" and r.dna and r.species)
+    other_family = next(r.family for r in service_assets["records"] if r.family and r.family != known.family)
+    size = client.get("/v1/info").json()["provenance"]["index_size"]["dna"]
+    for given, words in (({"family": other_family, "genus": known.genus, "species": known.genus + " sp. new"},
+                          f"genus {known.genus!r} is order {known.order}, family {known.family}"),
+                         ({"genus": known.genus, "species": known.species.upper()},
+                          f"species {known.species.upper()!r} is ")):
+        r = client.post("/v1/admin/references", headers=hdr, data={"id": "R9", "dna": known.dna, **given})
+        assert r.status_code == 409 and r.json()["detail"].startswith(words), r.text
+    assert client.get("/v1/admin/references", headers=hdr).json() == []
+    assert client.get("/v1/info").json()["provenance"]["index_size"]["dna"] == size
+    ok = client.post("/v1/admin/references", headers=hdr,
+                     data={"id": "R9", "dna": known.dna, "order": known.order, "family": known.family,
+                           "genus": known.genus, "species": known.genus + " sp. new"})
+    assert ok.status_code == 201, ok.text
+
+
 def test_reference_ids_cannot_name_paths_and_list_bounds_are_checked(client, settings, capsys):
     hdr = _key(settings, capsys)
     for bad in ("..", ".", "a/b", "a\\b", "tab\there", "taxon:x"):

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from clibd.records import clean
+from clibd.index.lineage import lineage_conflict
 from clibd.service.api.deps import AdminDep, AppState, IdentifierDep, SessionDep, StateDep
 from clibd.service.inputs import check_reference_id, parse_barcode_field, read_images
 from clibd.service.models import ReferenceRecord, utcnow
@@ -39,6 +40,10 @@ async def add_reference(
     ident = check_reference_id(id)
     if await run_in_threadpool(session.get, ReferenceRecord, ident) is not None or identifier.searcher.has_key(ident):
         raise HTTPException(409, f"a reference with id {ident!r} exists; delete it first to replace it")
+    lineage = {"order": clean(order), "family": clean(family), "genus": clean(genus), "species": clean(species)}
+    conflict = await run_in_threadpool(lineage_conflict, lineage, identifier.searcher.carrying)
+    if conflict:
+        raise HTTPException(409, conflict)
     seq = parse_barcode_field(dna, s.limits) if dna and dna.strip() else None
     uploads = [f for f in (images or []) if f.filename]
     if len(uploads) > s.max_images:
@@ -47,8 +52,7 @@ async def add_reference(
     decoded = list(zip([f.filename for f in uploads], await run_in_threadpool(read_images, raw, s.limits)))
     if seq is None and not decoded:
         raise HTTPException(422, "a reference needs a barcode (dna) and/or images")
-    row = ReferenceRecord(id=ident, order=clean(order), family=clean(family), genus=clean(genus),
-                          species=clean(species), bin=clean(bin), dna=seq, images=[], status="active")
+    row = ReferenceRecord(id=ident, **lineage, bin=clean(bin), dna=seq, images=[], status="active")
     await run_in_threadpool(_store, state, session, row, [img for _, img in decoded])
     return {**reference_json(row), "searchable": identifier.searcher.has_key(ident)}
 
