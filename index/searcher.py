@@ -182,24 +182,23 @@ class Searcher:
             return next((r for r in self._delta[modality].records if r.id == key_id), None)
 
     def has_taxon(self, taxon: str) -> bool:
-        """Whether any key of any modality carries `taxon` at some rank."""
-        t = taxon.lower()
-        with self._lock:
-            return any(t in ids for ids in self._taxon_ids.values()) or any(
-                (r.label(rank) or "").lower() == t for d in self._delta.values() for r in d.records for rank in RANKS)
+        """Whether any searchable key of any modality carries `taxon` at some rank."""
+        return next(self.carrying(None, taxon), None) is not None
 
-    def carrying(self, rank: str, name: str) -> Iterator[KeyRecord]:
-        """The searchable keys of every modality whose `rank` label is `name` (any case)."""
+    def carrying(self, rank: Optional[str], name: str) -> Iterator[KeyRecord]:
+        """The searchable keys of every modality whose `rank` label (None: any rank's) is `name`, any case."""
         t = name.lower()
+        ranks = RANKS if rank is None else (rank,)
         with self._lock:
             snapshot, delta, removed, taxon_ids = self.snapshot, self._delta, self._removed, self._taxon_ids
+
+        def named(rec: KeyRecord) -> bool:
+            return rec.id not in removed and any((rec.label(r) or "").lower() == t for r in ranks)
+
         for modality, recs in snapshot.records.items():
-            for pos in taxon_ids[modality].get(t, ()):
-                rec = recs[pos]
-                if (rec.label(rank) or "").lower() == t and rec.id not in removed:
-                    yield rec
+            yield from (recs[pos] for pos in taxon_ids[modality].get(t, ()) if named(recs[pos]))
         for d in delta.values():
-            yield from (r for r in d.records if (r.label(rank) or "").lower() == t and r.id not in removed)
+            yield from (r for r in d.records if named(r))
 
     def _selector(self, modality: str, restrict_to: Optional[str], removed: frozenset[str]):
         removed_pos = np.array(sorted(p for i in removed for p in self._positions[modality].get(i, [])), np.int64)

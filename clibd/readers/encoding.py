@@ -10,9 +10,11 @@ from __future__ import annotations
 import codecs
 
 WINDOWS_FALLBACK = "clibd-cp1252"
+_UNDEFINED = frozenset((0x81, 0x8D, 0x8F, 0x90, 0x9D))  # bytes cp1252 leaves undefined: read as Latin-1
 
 
 def _as_cp1252(exc: UnicodeError) -> tuple[str, int]:
+    """The bytes UTF-8 could not decode, read as cp1252; decoding goes on after them."""
     if not isinstance(exc, UnicodeDecodeError):
         raise exc
     raw = exc.object[exc.start:exc.end]
@@ -20,7 +22,6 @@ def _as_cp1252(exc: UnicodeError) -> tuple[str, int]:
                    for b in raw), exc.end
 
 
-_UNDEFINED = frozenset((0x81, 0x8D, 0x8F, 0x90, 0x9D))  # bytes cp1252 leaves undefined: read as Latin-1
 codecs.register_error(WINDOWS_FALLBACK, _as_cp1252)
 
 

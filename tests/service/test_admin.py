@@ -98,6 +98,8 @@ def test_a_reference_contradicting_the_references_lineage_is_refused_and_nothing
                      data={"id": "R9", "dna": known.dna, "order": known.order, "family": known.family,
                            "genus": known.genus, "species": known.genus + " sp. new"})
     assert ok.status_code == 201, ok.text
+    new_species = {"barcode": known.dna, "restrict_to": known.genus + " sp. new"}
+    assert client.post("/v1/identify", data=new_species).status_code == 200  # the added key's taxon is known
 
 
 def test_reference_ids_cannot_name_paths_and_list_bounds_are_checked(client, settings, capsys):
