@@ -22,13 +22,34 @@ class InvalidSequenceError(ValueError):
     """A barcode that holds characters that are not IUPAC nucleotide codes, or nothing at all."""
 
 
+# A sequence as a GenBank record prints it: "ORIGIN", then lines of a position and blocks of ten bases, then "//".
+_GENBANK_LINE = re.compile(r"\s*\d+(?:[ \t]+[A-Za-z]+)+\s*")
+
+
+def _genbank_bases(text: str) -> Optional[str]:
+    """The bases of a GenBank record's ORIGIN block (every line a position and bases), else None."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and lines[0].strip().upper() == "ORIGIN":
+        lines = lines[1:]
+    if lines and lines[-1].strip() == "//":
+        lines = lines[:-1]
+    if not lines or not all(_GENBANK_LINE.fullmatch(line) for line in lines):
+        return None
+    return "".join(line.lstrip().lstrip("0123456789") for line in lines)
+
+
 def normalize_sequence(sequence: str) -> str:
-    """Upper-case, RNA `U` read as `T`, alignment gaps and whitespace removed; reject non-IUPAC letters."""
-    seq = _GAPS.sub("", sequence.upper()).replace("U", "T")
+    """Upper-case, RNA `U` read as `T`, alignment gaps and whitespace removed (and a GenBank record's position
+    numbers, where it is laid out as one); reject non-IUPAC letters."""
+    genbank = _genbank_bases(sequence) if sequence[:1].isspace() or sequence[:1].isdigit() or \
+        sequence.lstrip()[:6].upper() == "ORIGIN" else None
+    seq = _GAPS.sub("", (genbank or sequence).upper()).replace("U", "T")
     bad = _ILLEGAL.search(seq)
     if bad:
+        hint = (" (a GenBank sequence is read with its position numbers when every line is a number and blocks "
+                "of bases; otherwise give the bases alone)" if bad.group().isdigit() else "")
         raise InvalidSequenceError(
-            f"character {bad.group()!r} at position {bad.start() + 1} is not an IUPAC nucleotide code"
+            f"character {bad.group()!r} at position {bad.start() + 1} is not an IUPAC nucleotide code{hint}"
         )
     if not seq:
         raise InvalidSequenceError("the sequence is empty")

@@ -61,3 +61,14 @@ def test_identifiable_barcode_says_what_is_wrong(given, words):
 
 def test_identifiable_barcode_keeps_ambiguity_codes_among_enough_bases():
     assert identifiable_barcode("acgt-" * 30 + "NNRY") == "ACGT" * 30 + "NNRY"
+
+
+def test_a_sequence_pasted_from_a_genbank_record_reads_as_its_bases():
+    bases = "AACTTTATATTTTATTTTTGGAATTTGAGCAGGAATAGTAGGAACTTCTTTAAGATTATT"
+    record = ("ORIGIN      \n        1 aactttatat tttatttttg gaatttgagc aggaatagta ggaacttctt\n"
+              "       51 taagattatt\n//\n")
+    assert normalize_sequence(record) == bases
+    assert normalize_sequence(record.replace("ORIGIN      \n", "").replace("//\n", "")) == bases
+    for loose in ("1ACGTACGT", "ACGT 12 ACGT", "  12 ACGT 3 ACGT"):  # digits anywhere else stay an error
+        with pytest.raises(InvalidSequenceError, match="character '1' at position .* GenBank"):
+            normalize_sequence(loose)
