@@ -14,7 +14,7 @@ from clibd.embedder import Embedder
 from clibd.records import distinct_taxa
 from clibd.taxonomy import RANKS
 from clibd.index.factory import build_index, choose_factory
-from clibd.index.snapshot import KeyRecord, write_snapshot
+from clibd.index.snapshot import KeyRecord, text_key_id, write_snapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,11 +45,6 @@ def key_records(records: Sequence, modality: str) -> list:
     if modality in ("image", "dna"):
         return [r for r in records if r.has(modality)]
     return distinct_taxa(records)
-
-
-def text_key_id(rec) -> str:
-    """The id of the text key of a record's taxonomy."""
-    return "taxon:" + "/".join(str(getattr(rec, k)) for k in RANKS)
 
 
 def to_key_records(records: Sequence, modality: str) -> list[KeyRecord]:

@@ -18,7 +18,7 @@ from clibd.index.barcodes import (DEFAULT_CANDIDATES, BarcodeIndex, Hit, candida
                                   widened_hits)
 from clibd.index.factory import build_index, gpu_available, search_params, to_gpu
 from clibd.index.orientation import orient
-from clibd.index.snapshot import KeyRecord, Snapshot, load_snapshot, write_snapshot
+from clibd.index.snapshot import KeyRecord, Snapshot, load_snapshot, text_key_id, write_snapshot
 
 
 class UnknownTaxonError(ValueError):
@@ -148,13 +148,41 @@ class Searcher:
             self._removed = self._removed - ids  # re-adding an id brings it back
 
     def remove(self, ids: Iterable[str]) -> int:
-        """Hide keys by record id at once; returns how many keys were hidden."""
+        """Hide keys by record id at once, and the text keys of taxonomies no searchable photo or barcode key
+        carries any more (a misnamed reference deleted takes its name with it); returns how many keys of `ids`
+        were hidden."""
         ids = set(ids)
         with self._lock:
+            gone = [self.snapshot.records[m][p] for m in self._positions if m != "text"
+                    for i in ids for p in self._positions[m].get(i, [])]
+            gone += [r for m, d in self._delta.items() if m != "text" for r in d.records if r.id in ids]
             hit = sum(len(self._positions[m].get(i, [])) for m in self._positions for i in ids)
             hit += sum(1 for d in self._delta.values() for r in d.records if r.id in ids)
             self._removed = self._removed | ids
+            self._removed = self._removed | self._orphaned_taxa(gone)
             return hit
+
+    def _orphaned_taxa(self, gone: list[KeyRecord]) -> set[str]:
+        """The text key ids of the taxonomies of `gone` that no searchable photo or barcode key carries."""
+        orphans = set()
+        for rec in {text_key_id(r): r for r in gone}.values():
+            deepest = next((rank for rank in reversed(RANKS) if rec.label(rank)), None)
+            if deepest is None:
+                continue
+            tid = text_key_id(rec)
+            carriers = self.carrying(deepest, rec.label(deepest))
+            if not any(k.modality != "text" and text_key_id(k) == tid for k in carriers):
+                orphans.add(tid)
+        return orphans
+
+    def restore(self, ids: Iterable[str]) -> set[str]:
+        """Bring back hidden keys that exist (a text key whose taxonomy is added again); returns those ids."""
+        with self._lock:
+            back = {i for i in ids if i in self._removed and (
+                any(i in pos for pos in self._positions.values())
+                or any(r.id == i for d in self._delta.values() for r in d.records))}
+            self._removed = self._removed - back
+            return back
 
     def live_records(self, modality: str) -> list[KeyRecord]:
         """The searchable keys of a modality: the snapshot's and the delta's, less the removed ones."""

@@ -32,6 +32,11 @@ class KeyRecord(Record):
     modality: str = ""
 
 
+def text_key_id(rec: Record) -> str:
+    """The id of the text key of a record's taxonomy."""
+    return "taxon:" + "/".join(str(getattr(rec, k)) for k in RANKS)
+
+
 class SnapshotMismatchError(ValueError):
     """The snapshot was built with another checkpoint than the model loaded."""
 

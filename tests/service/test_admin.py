@@ -102,6 +102,33 @@ def test_a_reference_contradicting_the_references_lineage_is_refused_and_nothing
     assert client.post("/v1/identify", data=new_species).status_code == 200  # the added key's taxon is known
 
 
+def test_deleting_a_taxons_last_reference_hides_its_name_and_adding_it_again_restores_one(
+        client, settings, service_assets, capsys):
+    hdr = _key(settings, capsys)
+    known = next(r for r in service_assets["records"] if r.split == "key_seen" and r.dna and r.species)
+    lineage = {"order": known.order, "family": known.family, "genus": known.genus, "species": known.genus + " zz"}
+
+    def sizes():
+        return client.get("/v1/info").json()["provenance"]["index_size"]
+
+    before = sizes()
+    assert client.post("/v1/admin/references", headers=hdr, data={"id": "T1", "dna": known.dna, **lineage}
+                       ).status_code == 201
+    assert sizes()["text"] == before["text"] + 1  # the new taxon's name is a key
+    assert client.delete("/v1/admin/references/T1", headers=hdr).status_code == 200
+    assert sizes() == before  # its last specimen gone, the name goes too
+    restricted = client.post("/v1/identify", data={"barcode": known.dna, "restrict_to": lineage["species"]})
+    assert restricted.status_code == 422 and "restrict_to" in restricted.json()["detail"]
+    assert client.post("/v1/admin/references", headers=hdr, data={"id": "T2", "dna": known.dna, **lineage}
+                       ).status_code == 201
+    assert sizes()["text"] == before["text"] + 1  # back once, not twice
+    # a name other references still carry stays when one of them goes
+    other = client.post("/v1/admin/references", headers=hdr, data={"id": "T3", "dna": known.dna, **lineage})
+    assert other.status_code == 201 and sizes()["text"] == before["text"] + 1
+    assert client.delete("/v1/admin/references/T3", headers=hdr).status_code == 200
+    assert sizes()["text"] == before["text"] + 1
+
+
 def test_reference_ids_cannot_name_paths_and_list_bounds_are_checked(client, settings, capsys):
     hdr = _key(settings, capsys)
     for bad in ("..", ".", "a/b", "a\\b", "tab\there", "taxon:x"):
