@@ -75,6 +75,31 @@ def test_index_compact_cli_adds_embeds_and_removes(synth_dir, tmp_path):
     assert s.search(vec, 1, "dna")[0][0].record.id == new[0].id
 
 
+def test_index_compact_refuses_added_records_contradicting_the_references_lineage(synth_dir, tmp_path):
+    import dataclasses
+
+    from clibd.records import write_records
+    ckpt = save_checkpoint(create_model("clibd-tiny"), tmp_path / "m.pt")
+    records = read_records(synth_dir / "partition" / "records.tsv")
+    keys = [r for r in records if r.split == "key_seen"]
+    write_records(keys, tmp_path / "keys.tsv")
+    root = tmp_path / "index"
+    assert main(["index", "build", "--checkpoint", str(ckpt), "--records", str(tmp_path / "keys.tsv"),
+                 "--out", str(root), "--modalities", "dna,text"]) == 0
+    before = Searcher.open(root).snapshot.id
+    other_family = next(r.family for r in keys if r.family != keys[0].family)
+    wrong = dataclasses.replace(keys[0], id="W1", family=other_family, species=keys[0].genus + " sp. w")
+    write_records([wrong], tmp_path / "wrong.tsv")
+    with pytest.raises(SystemExit) as exc:
+        main(["index", "compact", "--root", str(root), "--checkpoint", str(ckpt), "--add", str(tmp_path / "wrong.tsv")])
+    assert exc.value.code == 2 and Searcher.open(root).snapshot.id == before  # nothing written
+    # removing every key of that genus in the same run leaves nothing to contradict: the new lineage stands
+    (tmp_path / "gone.txt").write_text("".join(r.id + "\n" for r in keys if r.genus == keys[0].genus))
+    assert main(["index", "compact", "--root", str(root), "--checkpoint", str(ckpt), "--add",
+                 str(tmp_path / "wrong.tsv"), "--remove", str(tmp_path / "gone.txt")]) == 0
+    assert Searcher.open(root).has_key("W1")
+
+
 def test_index_compact_cli_refuses_additions_without_checkpoint(synth_dir, tmp_path):
     ckpt = save_checkpoint(create_model("clibd-tiny"), tmp_path / "m.pt")
     root = tmp_path / "index"

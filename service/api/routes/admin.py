@@ -8,8 +8,8 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from clibd.records import clean
-from clibd.index.lineage import lineage_conflict
+from clibd.records import Record, clean
+from clibd.index.update import lineage_conflicts
 from clibd.service.api.deps import AdminDep, AppState, IdentifierDep, SessionDep, StateDep
 from clibd.service.inputs import check_reference_id, parse_barcode_field, read_images
 from clibd.service.models import ReferenceRecord, utcnow
@@ -41,9 +41,9 @@ async def add_reference(
     if await run_in_threadpool(session.get, ReferenceRecord, ident) is not None or identifier.searcher.has_key(ident):
         raise HTTPException(409, f"a reference with id {ident!r} exists; delete it first to replace it")
     lineage = {"order": clean(order), "family": clean(family), "genus": clean(genus), "species": clean(species)}
-    conflict = await run_in_threadpool(lineage_conflict, lineage, identifier.searcher.carrying)
-    if conflict:
-        raise HTTPException(409, conflict)
+    conflicts = await run_in_threadpool(lineage_conflicts, identifier.searcher, [Record(id=ident, **lineage)])
+    if conflicts:
+        raise HTTPException(409, conflicts[0])
     seq = parse_barcode_field(dna, s.limits) if dna and dna.strip() else None
     uploads = [f for f in (images or []) if f.filename]
     if len(uploads) > s.max_images:
