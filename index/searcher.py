@@ -153,36 +153,34 @@ class Searcher:
         were hidden."""
         ids = set(ids)
         with self._lock:
-            gone = [self.snapshot.records[m][p] for m in self._positions if m != "text"
-                    for i in ids for p in self._positions[m].get(i, [])]
-            gone += [r for m, d in self._delta.items() if m != "text" for r in d.records if r.id in ids]
-            hit = sum(len(self._positions[m].get(i, [])) for m in self._positions for i in ids)
-            hit += sum(1 for d in self._delta.values() for r in d.records if r.id in ids)
+            hidden = [self.snapshot.records[m][p] for m in self._positions for i in ids
+                      for p in self._positions[m].get(i, [])]
+            hidden += [r for d in self._delta.values() for r in d.records if r.id in ids]
             self._removed = self._removed | ids
-            self._removed = self._removed | self._orphaned_taxa(gone)
-            return hit
+            self._removed = self._removed | self._orphaned_taxa([r for r in hidden if r.modality != "text"])
+            return len(hidden)
 
     def _orphaned_taxa(self, gone: list[KeyRecord]) -> set[str]:
         """The text key ids of the taxonomies of `gone` that no searchable photo or barcode key carries."""
         orphans = set()
-        for rec in {text_key_id(r): r for r in gone}.values():
+        for tid, rec in {text_key_id(r): r for r in gone}.items():
             deepest = next((rank for rank in reversed(RANKS) if rec.label(rank)), None)
-            if deepest is None:
-                continue
-            tid = text_key_id(rec)
-            carriers = self.carrying(deepest, rec.label(deepest))
-            if not any(k.modality != "text" and text_key_id(k) == tid for k in carriers):
+            carriers = self.carrying(deepest, rec.label(deepest)) if deepest else ()
+            if deepest and not any(k.modality != "text" and text_key_id(k) == tid for k in carriers):
                 orphans.add(tid)
         return orphans
 
     def restore(self, ids: Iterable[str]) -> set[str]:
         """Bring back hidden keys that exist (a text key whose taxonomy is added again); returns those ids."""
         with self._lock:
-            back = {i for i in ids if i in self._removed and (
-                any(i in pos for pos in self._positions.values())
-                or any(r.id == i for d in self._delta.values() for r in d.records))}
+            back = {i for i in ids if i in self._removed and self._known(i)}
             self._removed = self._removed - back
             return back
+
+    def _known(self, key_id: str) -> bool:
+        """Whether the snapshot or the delta holds a key with this record id, hidden or not (under the lock)."""
+        return any(key_id in pos for pos in self._positions.values()) or any(
+            r.id == key_id for d in self._delta.values() for r in d.records)
 
     def live_records(self, modality: str) -> list[KeyRecord]:
         """The searchable keys of a modality: the snapshot's and the delta's, less the removed ones."""
@@ -194,10 +192,7 @@ class Searcher:
     def has_key(self, key_id: str) -> bool:
         """Whether a key with this record id is searchable in any modality."""
         with self._lock:
-            if key_id in self._removed:
-                return False
-            return any(key_id in pos for pos in self._positions.values()) or any(
-                r.id == key_id for d in self._delta.values() for r in d.records)
+            return key_id not in self._removed and self._known(key_id)
 
     def find(self, key_id: str, modality: str) -> Optional[KeyRecord]:
         """The searchable key record with this id in a modality, or None."""

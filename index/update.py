@@ -34,7 +34,7 @@ def add_records(searcher: Searcher, embedder: Embedder, records: Sequence) -> di
     added = {}
     for modality, (keys, vectors) in embed_keys(embedder, records, searcher.modalities).items():
         if modality == "text":  # a taxonomy's text key hidden with its last specimen comes back, not twice
-            searcher.restore(k.id for k in keys if not searcher.has_key(k.id))
+            searcher.restore(k.id for k in keys)
             fresh = [i for i, k in enumerate(keys) if not searcher.has_key(k.id)]
             keys, vectors = [keys[i] for i in fresh], vectors[fresh]
         if keys:
