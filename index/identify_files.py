@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
@@ -36,7 +37,7 @@ COLUMNS = ["id", "status", "taxonRank", "scientificName", *RANKS, "novel_at_rank
            "strand", "bin", "identificationRemarks", "error"]
 DWC_IDENTIFICATION = ["scientificName", "taxonRank", "order", "family", "genus", "specificEpithet",
                       "identificationQualifier", "identificationRemarks"]
-DWC_COLUMNS = ["occurrenceID", *DWC_IDENTIFICATION, "identifiedBy"]
+DWC_COLUMNS = ["occurrenceID", *DWC_IDENTIFICATION, "identifiedBy", "dateIdentified"]
 QUALIFIERS = {"confident": "", "uncertain": "cf.", "novel": "sp. nov.?"}
 SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".dwc.tsv", ".dwc")
 
@@ -83,9 +84,22 @@ def dwc_identification(answer: Optional[Answer], error: Optional[str]) -> dict:
             "identificationQualifier": QUALIFIERS[ident.status]}
 
 
-def dwc_row(specimen_id: str, answer: Optional[Answer], error: Optional[str]) -> dict:
-    """One answer as a Darwin Core identification row."""
-    return {"occurrenceID": specimen_id, **dwc_identification(answer, error), "identifiedBy": "CLIBD"}
+def dwc_date(when: Optional[datetime]) -> str:
+    """Darwin Core's dateIdentified: the moment of the identification, ISO 8601 in UTC to the second; empty where
+    there was none (a specimen that failed)."""
+    if when is None:
+        return ""
+    if when.tzinfo is None:  # a database without time zones hands back UTC as naive
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dwc_row(specimen_id: str, answer: Optional[Answer], error: Optional[str],
+            when: Optional[datetime] = None) -> dict:
+    """One answer as a Darwin Core identification row, identified at `when` (now by default)."""
+    identified = (when or datetime.now(timezone.utc)) if answer is not None else None
+    return {"occurrenceID": specimen_id, **dwc_identification(answer, error), "identifiedBy": "CLIBD",
+            "dateIdentified": dwc_date(identified)}
 
 
 class RunStopped(ValueError):
@@ -95,6 +109,16 @@ class RunStopped(ValueError):
 
 def _columns(kind: str) -> list[str]:
     return DWC_COLUMNS if kind == "dwc" else COLUMNS
+
+
+def _layouts(kind: str) -> list[list[str]]:
+    """The columns this command writes to a `kind` file, then those it once wrote (`--resume` continues such a
+    file in its own columns): Darwin Core files had no dateIdentified before."""
+    return [DWC_COLUMNS, [c for c in DWC_COLUMNS if c != "dateIdentified"]] if kind == "dwc" else [COLUMNS]
+
+
+def _header(kind: str, columns: list[str]) -> str:
+    return _delimiter(kind).join(columns) + "\n"
 
 
 def _delimiter(kind: str) -> str:
@@ -118,8 +142,8 @@ def check_output(path: Path, kind: str) -> None:
             raise ValueError(f"{path}: its first line is not an answer line of `clibd identify` (JSON with an id); "
                              "choose another --out")
         return
-    header = _delimiter(kind).join(_columns(kind)) + "\n"
-    if not (first == header if whole else header.startswith(first)):
+    headers = [_header(kind, columns) for columns in _layouts(kind)]
+    if not any(first == header if whole else header.startswith(first) for header in headers):
         raise ValueError(f"{path}: its columns ({first.strip()[:200]}) are not those `clibd identify` writes to a "
                          f"{kind} file ({', '.join(_columns(kind))}); choose another --out")
 
@@ -172,10 +196,15 @@ class Writer:
     def __init__(self, path: Path, kind: str) -> None:
         self.path, self.kind = path, kind
         fresh = not path.exists() or path.stat().st_size == 0
+        columns = _columns(kind)
+        if not fresh and kind != "jsonl":  # continued in the columns it has (`check_output` accepted them)
+            with open(path, newline="") as fh:
+                first = fh.readline()
+            columns = next((c for c in _layouts(kind) if _header(kind, c) == first), columns)
         self.fh = open(path, "a", newline="")
         if kind != "jsonl":
-            self.csv = csv.DictWriter(self.fh, fieldnames=_columns(kind), delimiter=_delimiter(kind),
-                                      lineterminator="\n")
+            self.csv = csv.DictWriter(self.fh, fieldnames=columns, delimiter=_delimiter(kind),
+                                      lineterminator="\n", extrasaction="ignore")
             if fresh:
                 self.csv.writeheader()
 

@@ -8,7 +8,7 @@ from typing import Iterable
 from clibd.cells import safe_row
 from clibd.taxonomy import RANKS
 from clibd.index.answer import Answer
-from clibd.index.identify_files import barcode_strand, dwc_identification
+from clibd.index.identify_files import barcode_strand, dwc_date, dwc_identification
 from clibd.service.models import JobItem
 
 FLAT_COLUMNS = ["specimen_id", "status", "error", "identification_status", "taxon_rank", "scientific_name",
@@ -16,7 +16,7 @@ FLAT_COLUMNS = ["specimen_id", "status", "error", "identification_status", "taxo
                 "top_reference_id", "top_similarity", "top_percent_identity", "barcode_strand"]
 DWC_COLUMNS = ["occurrenceID", "basisOfRecord", "scientificName", "taxonRank", "order", "family", "genus",
                "specificEpithet", "identificationQualifier", "identificationRemarks", "identifiedBy",
-               "identificationReferences", "associatedSequences"]
+               "dateIdentified", "identificationReferences", "associatedSequences"]
 
 
 def item_json(item: JobItem) -> dict:
@@ -49,7 +49,8 @@ def dwc_row(item: JobItem, provenance_ref: str) -> dict:
     """One item as a Darwin Core occurrence with its identification."""
     row = {c: "" for c in DWC_COLUMNS}
     row.update(occurrenceID=item.specimen_id, basisOfRecord="MaterialSample", identifiedBy="CLIBD",
-               identificationReferences=provenance_ref)
+               identificationReferences=provenance_ref,
+               dateIdentified=dwc_date(item.finished_at if item.result else None))
     if item.dna:
         row["associatedSequences"] = "COI-5P barcode submitted with the job"
     row.update(dwc_identification(Answer.model_validate(item.result) if item.result else None, item.error))

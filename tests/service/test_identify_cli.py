@@ -3,6 +3,7 @@ import csv
 import http.server
 import json
 import threading
+from datetime import datetime, timezone
 import urllib.error
 import urllib.request
 
@@ -55,6 +56,20 @@ def test_identify_writes_darwin_core_and_json(service_assets, tmp_path):
     assert clibd_main([*base, "--out", str(tmp_path / "a.dwc.tsv")]) == 0
     dwc = _rows(tmp_path / "a.dwc.tsv", "\t")
     assert [r["occurrenceID"] for r in dwc] == [r.id for r in recs] and all(r["identifiedBy"] == "CLIBD" for r in dwc)
+    today = datetime.now(timezone.utc).date()
+    for r in dwc:  # ISO 8601 in UTC, to the second
+        when = datetime.strptime(r["dateIdentified"], "%Y-%m-%dT%H:%M:%SZ")
+        assert abs((when.date() - today).days) <= 1
+    # a file an earlier version wrote (no dateIdentified column) is continued in its own columns, not refused
+    old = tmp_path / "old.dwc.tsv"
+    lines = (tmp_path / "a.dwc.tsv").read_text().splitlines()
+    cut = lines[0].split("\t").index("dateIdentified")
+    old.write_text("".join("\t".join(c for i, c in enumerate(line.split("\t")) if i != cut) + "\n"
+                           for line in lines[:2]))
+    assert clibd_main([*base, "--out", str(old), "--resume"]) == 0
+    kept = _rows(old, "\t")
+    assert [r["occurrenceID"] for r in kept] == [r.id for r in recs] and "dateIdentified" not in kept[0]
+    assert all(r["scientificName"] == d["scientificName"] for r, d in zip(kept, dwc))
     assert clibd_main([*base, "--out", str(tmp_path / "a.json")]) == 0
     lines = [json.loads(x) for x in (tmp_path / "a.json").read_text().splitlines()]
     assert [x["id"] for x in lines] == [r.id for r in recs]

@@ -1,6 +1,7 @@
 """Bulk jobs end to end through a real Celery worker on the embedded filesystem queue."""
 import csv
 import io
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -56,6 +57,11 @@ def test_fasta_manifest_and_zip_job_with_per_item_errors(client, worker, service
     assert (strand[recs[0].id], strand[recs[1].id], strand[recs[4].id]) == ("plus", "minus", "")
     dwc = client.get(job["results_url"], params={"format": "dwc"}).text.splitlines()
     assert dwc[0].startswith("occurrenceID\tbasisOfRecord\tscientificName") and len(dwc) == 11
+    dated = {r["occurrenceID"]: r["dateIdentified"]
+             for r in csv.DictReader(io.StringIO("\n".join(dwc)), delimiter="\t")}
+    failed = {r["specimen_id"] for r in rows if r["status"] == "failed"}
+    assert failed and all((dated[i] == "") == (i in failed) for i in dated)  # identified items carry the moment
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", d) for i, d in dated.items() if i not in failed)
     tsv = client.get(job["results_url"], params={"format": "tsv"}).text
     assert tsv.splitlines()[0].split("\t")[0] == "specimen_id"
 
