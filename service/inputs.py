@@ -24,6 +24,7 @@ from clibd.readers.fasta import fasta_entries
 from clibd.readers.table import ALIASES, resolve_columns
 from clibd.readers.tabular import delimiter_of
 from clibd.service.memory import TRIM_AFTER_PIXELS, release_free_memory
+from clibd.service.models import SPECIMEN_ID_LENGTH
 
 
 @dataclass
@@ -76,6 +77,15 @@ def check_reference_id(value: str) -> str:
     return ident
 
 
+def check_name(value: Optional[str], field: str) -> None:
+    """InputError (422) for a taxon name or BIN holding a control character (a database refuses NUL)."""
+    value = (value or "").strip()
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise InputError(422, f"{field} {value[:60]!r} holds a control character (code {ord(bad)}); names are "
+                              f"printable text")
+
+
 def check_barcode(sequence: str, limits: Limits, name: str = "barcode") -> str:
     """The normalised barcode (upper case, gaps removed), or InputError saying what is wrong with it
     (`identifiable_barcode`'s rules, with the configured lengths)."""
@@ -95,6 +105,13 @@ class FastaRecord:
     sequence: str
 
 
+def check_specimen_id(ident: str, where: str, hint: str = "") -> None:
+    """InputError (422) for a specimen id longer than a job item can hold."""
+    if len(ident) > SPECIMEN_ID_LENGTH:
+        raise InputError(422, f"{where}: the specimen id {ident[:40]!r}... has {len(ident):,} characters; at most "
+                              f"{SPECIMEN_ID_LENGTH} are kept{hint}")
+
+
 def parse_fasta(text: str, limits: Limits) -> list[FastaRecord]:
     """FASTA entries (wrapped lines, any case, CRLF); InputError for no entries or too many."""
     text = text.lstrip("\ufeff")
@@ -106,8 +123,9 @@ def parse_fasta(text: str, limits: Limits) -> list[FastaRecord]:
             if len(records) >= limits.max_records:
                 raise InputError(413, f"the FASTA file has more than {limits.max_records:,} records, the limit "
                                       f"per request; split it into several jobs")
-            records.append(FastaRecord(header.split()[0] if header else f"record{len(records) + 1}", header,
-                                       sequence))
+            ident = header.split()[0] if header else f"record{len(records) + 1}"
+            check_specimen_id(ident, f"FASTA record {len(records) + 1}", " (a record's id is its header's first word)")
+            records.append(FastaRecord(ident, header, sequence))
     except InputError:
         raise
     except ValueError as exc:  # text before the first header
@@ -163,6 +181,7 @@ def parse_manifest(text: str, limits: Limits) -> list[ManifestRow]:
         ident = (row.get(id_col) or "").strip()
         if not ident:
             raise InputError(422, f"manifest line {n} has no id")
+        check_specimen_id(ident, f"manifest line {n}")
         images = [s.strip() for s in (row.get(img_col) or "").split(";") if s.strip()] if img_col else []
         dna = (row.get(dna_col) or "").strip() if dna_col else ""
         rows.append(ManifestRow(ident, dna or None, images))

@@ -23,6 +23,15 @@ class ItemStatus(str, enum.Enum):
     FAILED = "failed"
 
 
+# Column widths a request is checked against before anything is stored (PostgreSQL refuses longer values)
+REFERENCE_ID_LENGTH = 128
+TAXON_NAME_LENGTH = 128  # order, family, genus
+SPECIES_NAME_LENGTH = 256
+BIN_LENGTH = 64
+SPECIMEN_ID_LENGTH = 256
+API_KEY_NAME_LENGTH = 128
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 
@@ -31,12 +40,12 @@ class ReferenceRecord(Base):
     """A reference specimen added through the admin API (the snapshot holds the ones it was built from)."""
 
     __tablename__ = "reference_records"
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    order: Mapped[Optional[str]] = mapped_column("order_name", String(128))
-    family: Mapped[Optional[str]] = mapped_column(String(128))
-    genus: Mapped[Optional[str]] = mapped_column(String(128))
-    species: Mapped[Optional[str]] = mapped_column(String(256))
-    bin: Mapped[Optional[str]] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(String(REFERENCE_ID_LENGTH), primary_key=True)
+    order: Mapped[Optional[str]] = mapped_column("order_name", String(TAXON_NAME_LENGTH))
+    family: Mapped[Optional[str]] = mapped_column(String(TAXON_NAME_LENGTH))
+    genus: Mapped[Optional[str]] = mapped_column(String(TAXON_NAME_LENGTH))
+    species: Mapped[Optional[str]] = mapped_column(String(SPECIES_NAME_LENGTH))
+    bin: Mapped[Optional[str]] = mapped_column(String(BIN_LENGTH))
     dna: Mapped[Optional[str]] = mapped_column(Text)
     images: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | deleted
@@ -66,7 +75,7 @@ class JobItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
-    specimen_id: Mapped[str] = mapped_column(String(256))
+    specimen_id: Mapped[str] = mapped_column(String(SPECIMEN_ID_LENGTH))
     dna: Mapped[Optional[str]] = mapped_column(Text)
     images: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default=ItemStatus.PENDING.value)  # an ItemStatus value
@@ -83,7 +92,7 @@ class ApiKey(Base):
 
     __tablename__ = "api_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(API_KEY_NAME_LENGTH))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[str] = mapped_column(String(128), default="admin")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,9 +8,10 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clibd.service.models import ApiKey, utcnow
+from clibd.service.models import API_KEY_NAME_LENGTH, ApiKey, utcnow
 
 PREFIX = "clibd_"
+SCOPES = ("admin",)  # what a key can grant
 
 
 def hash_key(key: str) -> str:
@@ -19,7 +20,14 @@ def hash_key(key: str) -> str:
 
 
 def create_key(session: Session, name: str, scopes: str = "admin") -> str:
-    """Create a key and return it (the only time it is visible)."""
+    """Create a key and return it (the only time it is visible); ValueError for a name the database cannot hold or
+    a scope no route checks (a key that could open nothing)."""
+    if not name.strip() or len(name) > API_KEY_NAME_LENGTH or not name.isprintable():
+        raise ValueError(f"key name {name[:40]!r}: give 1 to {API_KEY_NAME_LENGTH} printable characters")
+    unknown = [x for x in scopes.split(",") if x.strip() not in SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scope {unknown[0]!r}; scopes are {', '.join(SCOPES)} (comma-separated)")
+    scopes = ",".join(x.strip() for x in scopes.split(","))
     key = PREFIX + secrets.token_urlsafe(32)
     session.add(ApiKey(name=name, key_hash=hash_key(key), scopes=scopes))
     session.commit()

@@ -75,6 +75,24 @@ class _TooLarge(Exception):
     pass
 
 
+class NoNul:
+    """ASGI middleware: 400 for a URL whose path or query holds a NUL character (%00): no id, name or option of
+    this API contains one, and a database refuses it (PostgreSQL text cannot hold NUL)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope.get("path", "")
+                                        or b"%00" in scope.get("query_string", b"")):
+            body = JSONResponse({"detail": "the URL holds a NUL character (%00); no id, name or option has one"},
+                                status_code=400)
+            await send({"type": "http.response.start", "status": 400, "headers": body.raw_headers})
+            await send({"type": "http.response.body", "body": body.body})
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] = None,
                supervisor: Optional[WorkerSupervisor] = None) -> FastAPI:
     """The app for these settings (a prepared runtime may be passed in, as tests do; `clibd serve` passes the
@@ -130,6 +148,7 @@ def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] =
 
     app.add_middleware(Measure)  # inside BodyLimit: a 413 is answered before it is counted
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 2**20))
+    app.add_middleware(NoNul)
     return app
 
 

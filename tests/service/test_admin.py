@@ -25,6 +25,23 @@ def _key(settings, capsys):
     return {"X-API-Key": key}
 
 
+def test_apikey_create_refuses_an_unknown_scope_and_a_name_the_database_cannot_hold(settings, capsys):
+    base = ["apikey", "create", "--database-url", settings.sqlalchemy_url]
+    for extra, words in ((["--name", "curator", "--scopes", "admn"], "unknown scope 'admn'; scopes are admin"),
+                         (["--name", "c" * 129], "give 1 to 128 printable characters"),
+                         (["--name", "  "], "give 1 to 128 printable characters")):
+        with pytest.raises(SystemExit) as stop:
+            clibd_main([*base, *extra])
+        assert stop.value.code == 2 and words in capsys.readouterr().err
+    from sqlalchemy import create_engine, func, select
+    from clibd.service.models import ApiKey
+    engine = create_engine(settings.sqlalchemy_url)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(ApiKey)) == 0
+    engine.dispose()
+    assert clibd_main([*base, "--name", "curator", "--scopes", " admin"]) == 0
+
+
 def test_add_list_delete_and_reindex(client, worker, settings, service_assets, capsys):
     hdr = _key(settings, capsys)
     new = next(r for r in service_assets["records"] if r.split == "key_unseen" and r.dna and r.image)
@@ -77,7 +94,16 @@ def test_bad_reference_input(client, settings, capsys):
     assert r.status_code == 422 and "barcode" in r.json()["detail"]
     r = client.post("/v1/admin/references", headers=hdr, data={"id": "R1", "species": "A b", "dna": "ACGU" * 100})
     assert r.status_code == 422 and "RNA" in r.json()["detail"]
+    # what the database could not hold is refused before anything is stored (PostgreSQL refused it with a 500)
+    for field, value, words in (("genus", "G" * 129, "genus: String should have at most 128"),
+                                ("species", "A " + "b" * 255, "species: String should have at most 256"),
+                                ("bin", "BOLD:" + "A" * 60, "bin: String should have at most 64"),
+                                ("genus", "Ae\x00des", "genus 'Ae\\x00des' holds a control character (code 0)")):
+        r = client.post("/v1/admin/references", headers=hdr,
+                        data={"id": "R1", "order": "O", "species": "A b", "dna": "ACGT" * 100, field: value})
+        assert r.status_code == 422 and words in r.json()["detail"], r.text
     assert client.get("/v1/admin/references", headers=hdr).json() == []
+    assert not (settings.data_dir / "references").exists() or not any((settings.data_dir / "references").iterdir())
 
 
 def test_a_reference_contradicting_the_references_lineage_is_refused_and_nothing_changes(

@@ -122,6 +122,10 @@ JOB_CASES = [
         "manifest": ("m.csv", b"id,images\ns1,missing.png\n", "text/csv"),
         "images_zip": ("z.zip", _zip({"other.png": png_bytes()}), "application/zip")}}, 422, "missing.png"),
     ("no files", {"data": {"top_k": "5"}}, 422, "nothing to identify"),
+    ("FASTA id over 256 characters", {"files": {"fasta": ("a.fasta", f">{'x' * 257} x\n{GOOD}\n".encode(),
+                                                          "text/plain")}}, 422, "257 characters; at most 256"),
+    ("manifest id over 256 characters", {"files": {"manifest": ("m.csv", f"id,dna\n{'y' * 300},{GOOD}\n".encode(),
+                                                                "text/csv")}}, 422, "line 2: the specimen id"),
 ]
 
 
@@ -161,6 +165,14 @@ def test_malformed_json_unknown_job_and_bad_format(client):
     r = client.get("/v1/jobs/00000000-0000-0000-0000-000000000000")
     assert r.status_code == 404 and "no job with id" in r.json()["detail"]
     assert client.get("/v1/jobs/x/results", params={"format": "xml"}).status_code == 422
+
+
+@pytest.mark.parametrize("url", ["/v1/jobs/ab%00cd", "/v1/jobs/x/results?format=%00",
+                                 "/v1/admin/references?taxon=a%00b"])
+def test_a_nul_character_in_the_url_is_a_400(client, url):
+    r = client.get(url)  # PostgreSQL cannot hold NUL: it used to reach the database as a 500
+    assert r.status_code == 400 and "NUL" in r.json()["detail"]
+    assert client.get("/healthz").status_code == 200
 
 
 def test_admin_needs_a_valid_key(client):

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
+from clibd.service.api.main import create_app
 from clibd.service.db import migrate, session_factory
 from clibd.service.models import JobItem
 from tests.service.conftest import make_settings
@@ -98,3 +99,28 @@ def test_killed_worker_loses_nothing_and_repeats_nothing(stack, service_assets, 
         assert all(i.attempts >= 2 for i in final if i.id in running_at_kill)
         assert all(i.attempts == 1 for i in final if i.id in done_before)
         assert all(i.claim_token is None for i in final)
+
+
+def test_input_postgresql_cannot_hold_is_a_4xx_and_stores_nothing(stack, service_assets, tmp_path, capsys):
+    """Over-long names and ids and NUL characters: SQLite stores them, PostgreSQL refuses them (they were 500s
+    there); both now answer the same 4xx before anything is stored."""
+    from tests.service.test_admin import _key
+    settings = make_settings(service_assets, tmp_path / "data", **stack)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        hdr = _key(settings, capsys)
+        base = {"id": "R1", "order": "O", "family": "F", "genus": "G", "species": "G s", "dna": GOOD}
+        for field, value in (("genus", "G" * 200), ("species", "G " + "s" * 300), ("bin", "B" * 100),
+                             ("family", "F\x00x")):
+            r = client.post("/v1/admin/references", headers=hdr, data={**base, field: value})
+            assert r.status_code == 422 and field in r.json()["detail"], r.text
+        for url in ("/v1/jobs/ab%00cd", "/v1/admin/references?taxon=a%00b", "/v1/admin/references?status=%00"):
+            assert client.get(url, headers=hdr).status_code == 400
+        assert client.delete("/v1/admin/references/a%00b", headers=hdr).status_code == 400
+        r = client.post("/v1/jobs", files={"fasta": ("b.fasta", f">{'x' * 300}\n{GOOD}\n".encode(), "text/plain")})
+        assert r.status_code == 422 and "at most 256" in r.json()["detail"]
+        assert client.get("/healthz").status_code == 200
+    engine = create_engine(PG)
+    with engine.begin() as conn:
+        assert [conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in
+                ("reference_records", "jobs", "job_items")] == [0, 0, 0]
+    engine.dispose()

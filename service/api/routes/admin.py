@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from clibd.records import Record, clean
 from clibd.index.update import lineage_conflicts
 from clibd.service.api.deps import AdminDep, AppState, IdentifierDep, SessionDep, StateDep
-from clibd.service.inputs import check_reference_id, parse_barcode_field, read_images
-from clibd.service.models import ReferenceRecord, utcnow
+from clibd.service.inputs import check_name, check_reference_id, parse_barcode_field, read_images
+from clibd.service.models import (BIN_LENGTH, REFERENCE_ID_LENGTH, SPECIES_NAME_LENGTH, TAXON_NAME_LENGTH,
+                                  ReferenceRecord, utcnow)
 from clibd.service.references import MAX_OFFSET, reference_folder, reference_json, remove_reference_files
 from clibd.service.schemas import Problem, ReferenceOut
 from clibd.service.tasks import REINDEX
@@ -24,12 +25,13 @@ ERRORS = {c: {"model": Problem} for c in (401, 403, 404, 409, 413, 422, 503)}
 @router.post("/references", status_code=201, response_model=ReferenceOut, responses=ERRORS)
 async def add_reference(
     state: StateDep, session: SessionDep, identifier: IdentifierDep, admin: AdminDep,
-    id: Annotated[str, Form(description="reference id (e.g. the BOLD processid)", min_length=1, max_length=128)],
-    species: Annotated[Optional[str], Form()] = None,
-    genus: Annotated[Optional[str], Form()] = None,
-    family: Annotated[Optional[str], Form()] = None,
-    order: Annotated[Optional[str], Form()] = None,
-    bin: Annotated[Optional[str], Form()] = None,
+    id: Annotated[str, Form(description="reference id (e.g. the BOLD processid)", min_length=1,
+                            max_length=REFERENCE_ID_LENGTH)],
+    species: Annotated[Optional[str], Form(max_length=SPECIES_NAME_LENGTH)] = None,
+    genus: Annotated[Optional[str], Form(max_length=TAXON_NAME_LENGTH)] = None,
+    family: Annotated[Optional[str], Form(max_length=TAXON_NAME_LENGTH)] = None,
+    order: Annotated[Optional[str], Form(max_length=TAXON_NAME_LENGTH)] = None,
+    bin: Annotated[Optional[str], Form(max_length=BIN_LENGTH)] = None,
     dna: Annotated[Optional[str], Form(description="COI barcode, raw or FASTA")] = None,
     images: Annotated[Optional[list[UploadFile]], File()] = None,
 ) -> dict:
@@ -38,6 +40,8 @@ async def add_reference(
     if not any(clean(x) for x in (order, family, genus, species)):
         raise HTTPException(422, "a reference needs a taxonomy: at least one of order, family, genus, species")
     ident = check_reference_id(id)
+    for field, value in (("order", order), ("family", family), ("genus", genus), ("species", species), ("bin", bin)):
+        check_name(value, field)
     if await run_in_threadpool(session.get, ReferenceRecord, ident) is not None or identifier.searcher.has_key(ident):
         raise HTTPException(409, f"a reference with id {ident!r} exists; delete it first to replace it")
     lineage = {"order": clean(order), "family": clean(family), "genus": clean(genus), "species": clean(species)}
@@ -68,7 +72,12 @@ def _store(state: AppState, session: Session, row: ReferenceRecord, images: list
         paths.append(str(path))
     row.images = paths
     session.add(row)
-    session.commit()
+    try:
+        session.commit()
+    except Exception:  # nothing of a reference the database refused stays behind
+        session.rollback()
+        remove_reference_files(state.runtime.settings.data_dir, row.id)
+        raise
     state.runtime.sync.sync(True)
 
 
