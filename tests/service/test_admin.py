@@ -106,6 +106,32 @@ def test_bad_reference_input(client, settings, capsys):
     assert not (settings.data_dir / "references").exists() or not any((settings.data_dir / "references").iterdir())
 
 
+def test_a_second_add_of_one_id_racing_the_first_is_a_409_and_leaves_the_first_ones_photos(
+        client, settings, service_assets, capsys):
+    from fastapi import HTTPException
+    from PIL import Image
+    from clibd.service.api.routes.admin import _store
+    from clibd.service.models import ReferenceRecord
+    hdr = _key(settings, capsys)
+    known = next(r for r in service_assets["records"] if r.split == "key_unseen" and r.dna and r.image)
+    lineage = {"order": known.order, "family": known.family, "genus": known.genus, "species": known.species}
+    r = client.post("/v1/admin/references", headers=hdr, data={"id": "R7", "dna": known.dna, **lineage},
+                    files=[("images", ("a.png", Path(known.image).read_bytes(), "image/png"))])
+    assert r.status_code == 201, r.text
+    stored = sorted(p for p in (settings.data_dir / "references").rglob("*") if p.is_file())
+    before = [p.read_bytes() for p in stored]
+    # the second request passed the id check before the first committed (a client's retry): _store alone
+    state = client.app.state.clibd
+    with state.runtime.sessions() as session:
+        with pytest.raises(HTTPException) as refused:
+            _store(state, session, ReferenceRecord(id="R7", **lineage, dna=known.dna, status="active"),
+                   [Image.new("RGB", (32, 32), (255, 0, 0))])
+    assert refused.value.status_code == 409
+    assert sorted(p for p in (settings.data_dir / "references").rglob("*") if p.is_file()) == stored
+    assert [p.read_bytes() for p in stored] == before
+    assert [x["id"] for x in client.get("/v1/admin/references", headers=hdr).json()] == ["R7"]
+
+
 def test_a_reference_contradicting_the_references_lineage_is_refused_and_nothing_changes(
         client, settings, service_assets, capsys):
     hdr = _key(settings, capsys)

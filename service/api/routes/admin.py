@@ -1,11 +1,13 @@
 """Admin: add, list and delete reference records (searchable at once), and re-index."""
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Optional
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clibd.records import Record, clean
@@ -62,21 +64,30 @@ async def add_reference(
 
 
 def _store(state: AppState, session: Session, row: ReferenceRecord, images: list) -> None:
-    """Write a reference's photos under a folder the server names, commit its row, make it searchable."""
+    """Write a reference's photos under a folder the server names, commit its row, make it searchable.
+
+    The photos' names are this request's own: a request adding the same id at the same moment (a client's
+    retry) neither overwrites them nor, when it loses, deletes them; the loser gets a 409."""
     folder = reference_folder(state.runtime.settings.data_dir, row.id)
+    batch = uuid.uuid4().hex[:12]
     paths = []
-    for i, img in enumerate(images):
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{i}.jpg"
-        img.save(path, quality=92)
-        paths.append(str(path))
-    row.images = paths
-    session.add(row)
     try:
+        for i, img in enumerate(images):
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{batch}-{i}.jpg"
+            img.save(path, quality=92)
+            paths.append(path)
+        row.images = [str(p) for p in paths]
+        session.add(row)
         session.commit()
-    except Exception:  # nothing of a reference the database refused stays behind
+    except Exception as exc:  # nothing of a reference that was not stored stays behind
         session.rollback()
-        remove_reference_files(state.runtime.settings.data_dir, row.id)
+        for path in paths:
+            path.unlink(missing_ok=True)
+        if paths and not any(folder.iterdir()):
+            folder.rmdir()
+        if isinstance(exc, IntegrityError):
+            raise HTTPException(409, f"a reference with id {row.id!r} exists; delete it first to replace it")
         raise
     state.runtime.sync.sync(True)
 
