@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Iterable
+import json
+from typing import Iterable, Iterator
 
 from clibd.cells import safe_row
 from clibd.taxonomy import RANKS
@@ -57,10 +58,33 @@ def dwc_row(item: JobItem, provenance_ref: str) -> dict:
     return row
 
 
-def table(rows: Iterable[dict], columns: list[str], delimiter: str) -> str:
-    """Rows as CSV or TSV text, no cell a spreadsheet formula (`clibd.cells`)."""
+def table(rows: Iterable[dict], columns: list[str], delimiter: str, chunk: int = 500) -> Iterator[str]:
+    """Rows as CSV or TSV text, the header first, `chunk` rows per piece; no cell a spreadsheet formula
+    (`clibd.cells`)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, delimiter=delimiter, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(safe_row(row) for row in rows)
-    return buf.getvalue()
+    for n, row in enumerate(rows, 1):
+        writer.writerow(safe_row(row))
+        if n % chunk == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
+
+
+def _dumps(value: object) -> str:
+    """Compact JSON with characters as they are, as the API's other JSON responses are written."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_results(progress: dict, items: Iterable[JobItem], chunk: int = 500) -> Iterator[str]:
+    """`{"job": progress, "items": [...]}` as JSON text, `chunk` items per piece (`item_json`)."""
+    yield '{"job":' + _dumps(progress) + ',"items":['
+    piece: list[str] = []
+    for n, item in enumerate(items):
+        piece.append(("" if n == 0 else ",") + _dumps(item_json(item)))
+        if len(piece) == chunk:
+            yield "".join(piece)
+            piece = []
+    yield "".join(piece) + "]}"

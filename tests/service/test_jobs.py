@@ -219,3 +219,33 @@ def test_job_items_from_a_zip_alone_group_photos_by_specimen_and_keep_file_names
     assert [Path(p).name for p in items["S2"]["images"]] == ["S2.png", "S2.jpg"]
     assert [Path(p).name for p in items["S3"]["images"]] == ["S3.png", "S3.png"]
     assert len({*items["S3"]["images"]}) == 2 and all(Path(p).is_file() for i in items.values() for p in i["images"])
+
+
+def test_results_stream_page_by_page_in_order_and_whole(client, monkeypatch):
+    """Results are read a page at a time and sent as they are read (a 20,000-item job was built whole in memory):
+    with pages of 3 items, every format still holds every item once, in order, under one header."""
+    import json
+    import uuid
+
+    from clibd.service.api.routes import jobs as route
+    from clibd.service.models import Job, JobItem, utcnow
+    monkeypatch.setattr(route, "RESULTS_PAGE", 3)
+    job_id, now = str(uuid.uuid4()), utcnow()
+    with client.app.state.clibd.runtime.sessions() as s:
+        s.add(Job(id=job_id, status="running", total=10, options={}, created_at=now, started_at=now))
+        for i in range(10):  # positions out of insertion order, one failed, one still pending
+            status = "failed" if i == 4 else "pending" if i == 9 else "done"
+            s.add(JobItem(job_id=job_id, position=(i * 7) % 10, specimen_id=f"S{(i * 7) % 10}", dna=GOOD, images=[],
+                          status=status, error="bad barcode" if status == "failed" else None,
+                          result=None, finished_at=now if status != "pending" else None))
+        s.commit()
+    body = client.get(f"/v1/jobs/{job_id}/results").json()
+    assert body["job"]["total"] == 10 and body["job"]["status"] == "running"
+    assert [x["specimen_id"] for x in body["items"]] == [f"S{i}" for i in range(10)]
+    for fmt, key, delimiter in (("csv", "specimen_id", ","), ("tsv", "specimen_id", "\t"),
+                                ("dwc", "occurrenceID", "\t")):
+        text = client.get(f"/v1/jobs/{job_id}/results", params={"format": fmt}).text
+        assert text.count(key) == 1  # one header
+        rows = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
+        assert [r[key] for r in rows] == [f"S{i}" for i in range(10)]
+    assert json.loads(client.get(f"/v1/jobs/{job_id}/results").text) == body

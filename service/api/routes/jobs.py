@@ -1,11 +1,11 @@
 """Bulk jobs: POST /v1/jobs (FASTA, manifest, ZIP), progress, and results as JSON, CSV/TSV or Darwin Core."""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Callable, Iterator, Literal, Optional
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,7 +13,7 @@ from clibd.service import jobs
 from clibd.service.api.deps import AppState, IdentifierDep, SessionDep, StateDep
 from clibd.service.inputs import decode_text
 from clibd.service.models import Job, JobItem
-from clibd.service.results import DWC_COLUMNS, FLAT_COLUMNS, dwc_row, flat_row, item_json, table
+from clibd.service.results import DWC_COLUMNS, FLAT_COLUMNS, dwc_row, flat_row, json_results, table
 from clibd.service.schemas import JobAccepted, JobProgress, Problem
 from clibd.service.tasks import PROCESS_CHUNK
 
@@ -72,20 +72,38 @@ def status(session: SessionDep, job_id: str) -> dict:
     return jobs.progress(session, _job(session, job_id))
 
 
+RESULTS_PAGE = 500  # items read from the database at a time while results stream
+
+
 @router.get("/{job_id}/results", responses={**ERRORS, 200: {"content": {"text/csv": {}, "application/json": {}}}})
 def results(session: SessionDep, state: StateDep, job_id: str,
-            format: Literal["json", "csv", "tsv", "dwc"] = "json"):
-    """Per-item results so far (finished items only until the job is done)."""
+            format: Literal["json", "csv", "tsv", "dwc"] = "json") -> StreamingResponse:
+    """Per-item results so far (finished items only until the job is done), streamed as they are read: a job
+    of 20,000 items is never held in memory whole, and the first bytes leave at once."""
     job = _job(session, job_id)
-    items = session.scalars(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.position)).all()
+    items = _items(state.runtime.sessions, job_id)
     if format == "json":
-        return {"job": jobs.progress(session, job), "items": [item_json(i) for i in items]}
+        return StreamingResponse(json_results(jobs.progress(session, job), items), media_type="application/json")
     if format == "dwc":
         ref = "CLIBD job " + job_id
-        body = table((dwc_row(i, ref) for i in items), DWC_COLUMNS, "\t")
-        return PlainTextResponse(body, media_type="text/tab-separated-values",
+        return StreamingResponse(table((dwc_row(i, ref) for i in items), DWC_COLUMNS, "\t"),
+                                 media_type="text/tab-separated-values",
                                  headers={"Content-Disposition": f'attachment; filename="{job_id}.dwc.tsv"'})
     delim = "," if format == "csv" else "\t"
-    body = table((flat_row(i) for i in items), FLAT_COLUMNS, delim)
-    return PlainTextResponse(body, media_type="text/csv" if format == "csv" else "text/tab-separated-values",
+    return StreamingResponse(table((flat_row(i) for i in items), FLAT_COLUMNS, delim),
+                             media_type="text/csv" if format == "csv" else "text/tab-separated-values",
                              headers={"Content-Disposition": f'attachment; filename="{job_id}.{format}"'})
+
+
+def _items(sessions: Callable[[], Session], job_id: str) -> Iterator[JobItem]:
+    """A job's items in order, `RESULTS_PAGE` at a time, each page read in a short session of its own: a slow
+    download holds no transaction open while workers write results."""
+    last = -1
+    while True:
+        with sessions() as session:
+            page = session.scalars(select(JobItem).where(JobItem.job_id == job_id, JobItem.position > last)
+                                   .order_by(JobItem.position).limit(RESULTS_PAGE)).all()
+        if not page:
+            return
+        yield from page
+        last = page[-1].position
