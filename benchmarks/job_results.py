@@ -25,7 +25,7 @@ import httpx
 from sqlalchemy import insert
 
 from benchmarks.machine import describe_machine, write_results
-from benchmarks.service_latency import free_port
+from benchmarks.service_latency import free_port, wait_until_up
 from clibd.taxonomy import RANKS
 from clibd.service.db import make_engine, migrate, session_factory
 from clibd.service.models import Job, JobItem, utcnow
@@ -87,12 +87,7 @@ def download(env: dict, job_id: str, fmt: str) -> dict:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_up(base, "/healthz")
         httpx.get(f"{base}/v1/jobs/{job_id}", timeout=60).raise_for_status()  # warm: the route's imports loaded
         before = _hwm_kb(server.pid)
         t0 = time.perf_counter()

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.machine import describe_machine, write_results
-from benchmarks.service_latency import free_port
+from benchmarks.service_latency import free_port, wait_until_up
 from clibd import create_model, save_checkpoint
 from clibd.dna_tokenizer import try_normalize
 from clibd.readers import read_records
@@ -64,13 +64,7 @@ def run_job(env: dict, fasta: str, workers: int, threads: int) -> dict:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_until_up(url)
         time.sleep(15)  # let the workers load the model before the clock starts
         t0 = time.perf_counter()
         r = httpx.post(url + "/v1/jobs", files={"fasta": ("q.fasta", fasta.encode())}, timeout=300)

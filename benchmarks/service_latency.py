@@ -121,15 +121,22 @@ def start_server(ckpt: Path, index: Path, data: Path, batch: int) -> tuple[subpr
     proc = subprocess.Popen([sys.executable, "-m", "clibd.cli", "serve"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
+    if wait_until_up(url):
+        return proc, url
+    proc.kill()
+    raise RuntimeError("the service did not become ready")
+
+
+def wait_until_up(url: str, path: str = "/readyz", tries: int = 600) -> bool:
+    """Poll `url + path` until it answers 200 (True), or give up after `tries` polls (False)."""
+    for _ in range(tries):
         try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
+            if httpx.get(url + path, timeout=1).status_code == 200:
+                return True
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the service did not become ready")
+    return False
 
 
 def sequential(url: str, records: list, n: int) -> dict:
