@@ -8,6 +8,10 @@ from celery import Celery
 from clibd.service.settings import Settings, get_settings
 
 
+BROKER_TIMEOUT_S = 2.0
+QUICK_RETRIES = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
+
+
 def make_celery(settings: Settings, prepare: bool = True) -> Celery:
     """A Celery app configured from settings (`prepare` creates the embedded queue's folders)."""
     app = Celery("clibd", broker=settings.broker, backend=settings.backend, include=["clibd.service.tasks"])
@@ -19,6 +23,12 @@ def make_celery(settings: Settings, prepare: bool = True) -> Celery:
         "result_expires": 7 * 24 * 3600,
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
+        # a request that queues work gives up on an unreachable broker within seconds, not after a minute of
+        # retries (a job's items are in the database: the workers' sweep dispatches them when it is back)
+        "broker_connection_timeout": BROKER_TIMEOUT_S,
+        "task_publish_retry_policy": QUICK_RETRIES,
+        "result_backend_transport_options": {"retry_policy": QUICK_RETRIES},
+        "redis_socket_connect_timeout": BROKER_TIMEOUT_S,
     }
     if settings.embedded_broker:
         folder = settings.broker_folder
@@ -32,10 +42,23 @@ def make_celery(settings: Settings, prepare: bool = True) -> Celery:
                                             "control_folder": str(folder / "control"),
                                             "store_processed": False, "polling_interval": 0.02}
     else:
-        conf["broker_transport_options"] = {"visibility_timeout": max(60, int(settings.item_lease_s * 2))}
+        conf["broker_transport_options"] = {"visibility_timeout": max(60, int(settings.item_lease_s * 2)),
+                                            "socket_connect_timeout": BROKER_TIMEOUT_S}
     app.conf.update(conf)
     app.clibd_settings = settings  # tasks read their settings from the app that runs them
     return app
+
+
+def broker_problem(app: Celery) -> Optional[str]:
+    """Why the app's broker cannot be reached now, or None when it can (the embedded queue is a folder: None)."""
+    if app.clibd_settings.embedded_broker:
+        return None
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_S)
+    except Exception as exc:  # any failure to connect is the answer
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 _default: Optional[Celery] = None

@@ -24,6 +24,7 @@ class JobAccepted(BaseModel):
     status: str
     status_url: str
     results_url: str
+    note: Optional[str] = None  # set when the job is stored but its chunks could not be queued yet
 
 
 class JobProgress(BaseModel):

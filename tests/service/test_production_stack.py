@@ -124,3 +124,51 @@ def test_input_postgresql_cannot_hold_is_a_4xx_and_stores_nothing(stack, service
         assert [conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in
                 ("reference_records", "jobs", "job_items")] == [0, 0, 0]
     engine.dispose()
+
+
+def test_a_job_submitted_while_redis_is_down_is_kept_and_runs_once_it_is_back(service_assets, tmp_path):
+    """With the broker down, POST /v1/jobs answered a 500 after ~20 s of retries and left the job stored but never
+    queued; now it answers 202 at once with a note, /readyz names the queue, and once Redis is back the workers'
+    recovery sweep dispatches the job's items."""
+    import shutil
+    import socket
+
+    from celery.contrib.testing.worker import start_worker
+
+    from clibd.service.celery_app import make_celery
+    from clibd.service.tasks import dispatch_recoverable
+    from tests.service.test_jobs import _wait
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on this machine to bring the broker back with")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/0"
+    settings = make_settings(service_assets, tmp_path / "data", broker_url=url, result_backend=url, item_lease_s=1.0)
+    with TestClient(create_app(settings)) as client:
+        fasta = f">s1\n{GOOD}\n>s2\n{GOOD[5:]}\n".encode()
+        r = client.post("/v1/jobs", files={"fasta": ("b.fasta", fasta, "text/plain")})
+        assert r.status_code == 202 and "job queue cannot be reached now" in r.json()["note"], r.text
+        assert f"127.0.0.1:{port}" in r.json()["note"]
+        job = r.json()
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and any(p.startswith("job queue:") for p in ready.json()["problems"])
+        assert client.get(f"/v1/jobs/{job['id']}").json()["pending"] == 2  # kept, waiting
+        server = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):  # until it accepts connections
+                if client.get("/readyz").status_code == 200:
+                    break
+                time.sleep(0.1)
+            assert client.get("/readyz").status_code == 200
+            app = make_celery(settings)
+            factory = session_factory(create_engine(settings.sqlalchemy_url))
+            with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+                time.sleep(1.2)  # the job is older than the lease: its pending items count as lost
+                dispatch_recoverable(app, factory, settings)  # the sweep a worker runs (its own may come first)
+                progress = _wait(client, job["id"])
+            assert progress["done"] == 2 and progress["failed"] == 0
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

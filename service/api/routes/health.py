@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from clibd.service.api.deps import StateDep
 from clibd.service.api.metrics import REGISTRY, refresh_gauges
+from clibd.service.celery_app import broker_problem
 
 router = APIRouter(tags=["health"])
 
@@ -30,6 +31,9 @@ def readyz(state: StateDep, response: Response) -> dict:
         problems.append(f"database: {exc}")
     if state.supervisor is not None and not state.supervisor.alive():
         problems.append(state.supervisor.status())
+    broker = broker_problem(state.celery)
+    if broker:
+        problems.append(f"job queue: {broker}")
     if problems:
         response.status_code = 503
         return {"status": "not ready", "problems": problems}

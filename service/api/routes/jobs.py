@@ -1,6 +1,7 @@
 """Bulk jobs: POST /v1/jobs (FASTA, manifest, ZIP), progress, and results as JSON, CSV/TSV or Darwin Core."""
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Callable, Iterator, Literal, Optional
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
@@ -11,12 +12,14 @@ from sqlalchemy.orm import Session
 
 from clibd.service import jobs
 from clibd.service.api.deps import AppState, IdentifierDep, SessionDep, StateDep
+from clibd.service.celery_app import broker_problem
 from clibd.service.inputs import decode_text
 from clibd.service.models import Job, JobItem
 from clibd.service.results import DWC_COLUMNS, FLAT_COLUMNS, dwc_row, flat_row, json_results, table
 from clibd.service.schemas import JobAccepted, JobProgress, Problem
 from clibd.service.tasks import PROCESS_CHUNK
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 ERRORS = {c: {"model": Problem} for c in (404, 413, 422, 503)}
 
@@ -49,14 +52,25 @@ async def submit(
                          else None)
     job = await run_in_threadpool(jobs.create_job, session, s.data_dir, upload, s.limits,
                                   {"top_k": top_k, "restrict_to": restrict_to})
-    await run_in_threadpool(_queue_chunks, state, session, job.id)  # database and broker off the event loop
-    return {"id": job.id, "total": job.total, "status": job.status, "status_url": f"/v1/jobs/{job.id}",
-            "results_url": f"/v1/jobs/{job.id}/results"}
+    problem = await run_in_threadpool(_queue_chunks, state, session, job.id)  # database and broker off the loop
+    out = {"id": job.id, "total": job.total, "status": job.status, "status_url": f"/v1/jobs/{job.id}",
+           "results_url": f"/v1/jobs/{job.id}/results"}
+    if problem:
+        out["note"] = (f"the job is stored, but the job queue cannot be reached now ({problem}); the workers "
+                       f"dispatch its items when the queue is back")
+    return out
 
 
-def _queue_chunks(state: AppState, session: Session, job_id: str) -> None:
-    for part in jobs.chunked(jobs.item_ids(session, job_id), state.runtime.settings.job_chunk_size):
-        state.celery.send_task(PROCESS_CHUNK, args=[job_id, part])
+def _queue_chunks(state: AppState, session: Session, job_id: str) -> Optional[str]:
+    """Send the job's chunks to the workers; why that failed (the broker is down), or None."""
+    try:
+        for part in jobs.chunked(jobs.item_ids(session, job_id), state.runtime.settings.job_chunk_size):
+            state.celery.send_task(PROCESS_CHUNK, args=[job_id, part])
+    except Exception as exc:  # the items stay pending: the workers' recovery sweep sends them later
+        log.warning("job %s stored but not queued: %s", job_id, exc)
+        # the broker's own error says what is wrong (Celery's words after its retries do not)
+        return broker_problem(state.celery) or f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return None
 
 
 def _job(session: SessionDep, job_id: str) -> Job:
