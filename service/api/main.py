@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from contextlib import asynccontextmanager
 from typing import Optional
@@ -11,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 
 from clibd import torch_thread
 from clibd.index.searcher import UnknownTaxonError, set_search_threads
@@ -23,6 +25,9 @@ from clibd.service.inputs import InputError
 from clibd.service.runtime import Runtime
 from clibd.service.settings import Settings, get_settings
 from clibd.service.supervisor import WorkerSupervisor
+
+
+log = logging.getLogger(__name__)
 
 
 class BodyLimit:
@@ -137,6 +142,15 @@ def create_app(settings: Optional[Settings] = None, runtime: Optional[Runtime] =
     @app.exception_handler(UnknownTaxonError)
     async def _unknown_taxon(_: Request, exc: UnknownTaxonError) -> JSONResponse:
         return JSONResponse({"detail": f"restrict_to: {exc}"}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        # the database is unreachable or busy (a restart, a failover, SQLite locked): a retry helps, a 500 says
+        # nothing; identification itself needs no database and goes on
+        reason = " ".join(str(exc.orig or exc).split())[:300]
+        log.warning("database unavailable: %s", reason)
+        return JSONResponse({"detail": f"the database cannot be reached now ({reason}); nothing was changed, "
+                                       f"try again shortly"}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -271,3 +271,34 @@ def test_a_keep_alive_connection_survives_a_500_on_a_real_server(settings):
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_a_database_that_went_away_is_a_503_and_identification_goes_on(client, settings):
+    """The database stops answering after start-up (a restart, a failover): what needs it is a 503 with
+    Retry-After (it was a 500 "unexpected error"), /v1/identify needs none and answers. Isolated here by pointing
+    the app's sessions at a real PostgreSQL URL on a port nothing listens on."""
+    import socket
+
+    from clibd.service.db import make_engine, session_factory
+    runtime = client.app.state.clibd.runtime
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    working = runtime.sessions
+    runtime.sessions = session_factory(make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/gone"))
+    try:
+        assert client.post("/v1/identify", data={"barcode": GOOD}).status_code == 200
+        r = client.post("/v1/jobs", files={"fasta": ("a.fasta", f">a\n{GOOD}\n".encode(), "text/plain")})
+        assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+        assert r.json()["detail"].startswith("the database cannot be reached now (connection failed")
+        assert client.get("/v1/jobs/00000000-0000-0000-0000-000000000000").status_code == 503
+        assert client.get("/v1/admin/references", headers={"X-API-Key": "clibd_x"}).status_code == 503
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["problems"][0].startswith("database:")
+    finally:
+        runtime.sessions = working
+    jobs_dir = settings.data_dir / "jobs"
+    assert not jobs_dir.exists() or not any(jobs_dir.iterdir())  # the refused job left no files
+    assert _stored(client) == (0, 0, 0)
+    again = client.post("/v1/jobs", files={"fasta": ("a.fasta", f">a\n{GOOD}\n".encode(), "text/plain")})
+    assert again.status_code == 202  # back: served as before
