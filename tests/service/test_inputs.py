@@ -23,8 +23,8 @@ def test_a_semicolon_manifest_with_bold_column_names_reads():
 
 def test_job_tables_hold_no_spreadsheet_formula():
     from clibd.service.results import table
-    text = table([{"specimen_id": "@SUM(A1:A9)", "species": "Osmia pumila", "similarity": -0.5}],
-                 ["specimen_id", "species", "similarity"], ",")
+    text = "".join(table([{"specimen_id": "@SUM(A1:A9)", "species": "Osmia pumila", "similarity": -0.5}],
+                         ["specimen_id", "species", "similarity"], ","))
     assert text.splitlines()[1] == "'@SUM(A1:A9),Osmia pumila,-0.5"
 
 
