@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
 from clibd.records import Record
@@ -96,12 +96,18 @@ class ReferenceSync:
         identifier = self.identifier
         with self._lock:
             snapshot = identifier.searcher.compact(identifier.index_root)
+            held = {r.id for records in snapshot.records.values() for r in records}
             with self.factory() as session:
-                n = session.scalar(select(func.count()).select_from(ReferenceRecord).where(
-                    ReferenceRecord.snapshot_id.is_(None)))
-                session.execute(update(ReferenceRecord).where(ReferenceRecord.snapshot_id.is_(None))
-                                .values(snapshot_id=snapshot.id))
+                # a row is folded when the snapshot agrees with it: an active reference in it, a deleted one not;
+                # one added or deleted while the compaction ran waits for the next (it is still in the delta)
+                waiting = session.execute(select(ReferenceRecord.id, ReferenceRecord.status).where(
+                    ReferenceRecord.snapshot_id.is_(None))).all()
+                folded = [i for i, status in waiting if (i in held) == (status == "active")]
+                for start in range(0, len(folded), 500):
+                    session.execute(update(ReferenceRecord).where(ReferenceRecord.id.in_(folded[start:start + 500]))
+                                    .values(snapshot_id=snapshot.id))
                 session.commit()
+            n = len(folded)
         pruned = prune_snapshots(identifier.index_root, keep=keep)
         return {"snapshot_id": snapshot.id, "counts": snapshot.manifest["counts"], "references_folded": n,
                 "pruned": [p.name for p in pruned]}

@@ -132,6 +132,33 @@ def test_a_second_add_of_one_id_racing_the_first_is_a_409_and_leaves_the_first_o
     assert [x["id"] for x in client.get("/v1/admin/references", headers=hdr).json()] == ["R7"]
 
 
+def test_a_reference_added_while_a_reindex_runs_is_not_marked_as_folded_into_it(
+        client, settings, service_assets, capsys, monkeypatch):
+    from clibd.service.models import ReferenceRecord
+    hdr = _key(settings, capsys)
+    new = [r for r in service_assets["records"] if r.split == "key_unseen" and r.dna][:2]
+    lineage = [{"order": r.order, "family": r.family, "genus": r.genus, "species": r.species} for r in new]
+    assert client.post("/v1/admin/references", headers=hdr,
+                       data={"id": "EARLY", "dna": new[0].dna, **lineage[0]}).status_code == 201
+    runtime = client.app.state.clibd.runtime
+    searcher, compact = runtime.identifier.searcher, runtime.identifier.searcher.compact
+
+    def compact_while_a_curator_adds(root):  # the API commits a reference while the worker compacts
+        snapshot = compact(root)
+        with runtime.sessions() as session:
+            session.add(ReferenceRecord(id="LATE", **lineage[1], dna=new[1].dna, images=[], status="active"))
+            session.commit()
+        return snapshot
+    monkeypatch.setattr(searcher, "compact", compact_while_a_curator_adds)
+    first = runtime.sync.reindex()
+    monkeypatch.undo()
+    listed = {r["id"]: r["snapshot_id"] for r in client.get("/v1/admin/references", headers=hdr).json()}
+    assert first["references_folded"] == 1 and listed == {"EARLY": first["snapshot_id"], "LATE": None}
+    second = runtime.sync.reindex()  # the next one folds it
+    listed = {r["id"]: r["snapshot_id"] for r in client.get("/v1/admin/references", headers=hdr).json()}
+    assert second["references_folded"] == 1 and listed == {"EARLY": first["snapshot_id"], "LATE": second["snapshot_id"]}
+
+
 def test_a_reference_contradicting_the_references_lineage_is_refused_and_nothing_changes(
         client, settings, service_assets, capsys):
     hdr = _key(settings, capsys)
