@@ -94,10 +94,9 @@ def dwc_date(when: Optional[datetime]) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def dwc_row(specimen_id: str, answer: Optional[Answer], error: Optional[str],
-            when: Optional[datetime] = None) -> dict:
-    """One answer as a Darwin Core identification row, identified at `when` (now by default)."""
-    identified = (when or datetime.now(timezone.utc)) if answer is not None else None
+def dwc_row(specimen_id: str, answer: Optional[Answer], error: Optional[str]) -> dict:
+    """One answer as a Darwin Core identification row, identified now (as it is written)."""
+    identified = datetime.now(timezone.utc) if answer is not None else None
     return {"occurrenceID": specimen_id, **dwc_identification(answer, error), "identifiedBy": "CLIBD",
             "dateIdentified": dwc_date(identified)}
 
@@ -108,7 +107,7 @@ class RunStopped(ValueError):
 
 
 def _columns(kind: str) -> list[str]:
-    return DWC_COLUMNS if kind == "dwc" else COLUMNS
+    return _layouts(kind)[0]
 
 
 def _layouts(kind: str) -> list[list[str]]:

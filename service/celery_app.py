@@ -23,7 +23,7 @@ def make_celery(settings: Settings, prepare: bool = True) -> Celery:
         "result_expires": 7 * 24 * 3600,
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
-        # a request that queues work gives up on an unreachable broker within seconds, not after a minute of
+        # a request that queues work gives up on an unreachable broker within seconds, not after ~20 s of
         # retries (a job's items are in the database: the workers' sweep dispatches them when it is back)
         "broker_connection_timeout": BROKER_TIMEOUT_S,
         "task_publish_retry_policy": QUICK_RETRIES,

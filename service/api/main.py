@@ -70,10 +70,15 @@ class BodyLimit:
                 await self._reject(send, seen)
 
     async def _reject(self, send, size: int) -> None:
-        body = JSONResponse({"detail": f"the request body ({size / 2**20:,.1f} MB or more) is over the limit of "
-                                       f"{self.max_bytes / 2**20:,.0f} MB"}, status_code=413)
-        await send({"type": "http.response.start", "status": 413, "headers": body.raw_headers})
-        await send({"type": "http.response.body", "body": body.body})
+        await send_problem(send, 413, f"the request body ({size / 2**20:,.1f} MB or more) is over the limit of "
+                                      f"{self.max_bytes / 2**20:,.0f} MB")
+
+
+async def send_problem(send, status: int, detail: str) -> None:
+    """Answer `{"detail": ...}` with `status` from an ASGI middleware, before the app sees the request."""
+    body = JSONResponse({"detail": detail}, status_code=status)
+    await send({"type": "http.response.start", "status": status, "headers": body.raw_headers})
+    await send({"type": "http.response.body", "body": body.body})
 
 
 class _TooLarge(Exception):
@@ -90,11 +95,7 @@ class NoNul:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and ("\x00" in scope.get("path", "")
                                         or b"%00" in scope.get("query_string", b"")):
-            body = JSONResponse({"detail": "the URL holds a NUL character (%00); no id, name or option has one"},
-                                status_code=400)
-            await send({"type": "http.response.start", "status": 400, "headers": body.raw_headers})
-            await send({"type": "http.response.body", "body": body.body})
-            return
+            return await send_problem(send, 400, "the URL holds a NUL character (%00); no id, name or option has one")
         await self.app(scope, receive, send)
 
 
