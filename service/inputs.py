@@ -45,13 +45,17 @@ def read_images(images: list[tuple[bytes, str]], limits: PhotoLimits) -> list[Im
     return photos.read_images(images, limits, release_free_memory, TRIM_AFTER_PIXELS)
 
 
-def decode_text(data: bytes, what: str) -> str:
+def decode_text(data: bytes, what: str, notes: Optional[list[str]] = None) -> str:
     """Uploaded bytes as text (UTF-8, a BOM dropped, or cp1252 as a spreadsheet saves it on Windows:
-    `clibd.readers.encoding`); InputError 415 for binary data such as a photo or a ZIP."""
+    `clibd.readers.encoding`; then a line saying so joins `notes`); InputError 415 for binary data such as a
+    photo or a ZIP."""
     text, windows = decode_bytes(data)
     if windows and _CONTROL.search(text):
         raise InputError(415, f"the {what} is not text (binary data: a photo or an archive sent in its place?)")
     check_text(text, what)
+    if windows and notes is not None:
+        notes.append(f"the {what} is not UTF-8: its other bytes were read as Windows-1252 (cp1252), the code page "
+                     f"Excel saves CSV in on Windows; check accented names in the results")
     return text
 
 

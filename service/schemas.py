@@ -24,7 +24,7 @@ class JobAccepted(BaseModel):
     status: str
     status_url: str
     results_url: str
-    note: Optional[str] = None  # set when the job is stored but its chunks could not be queued yet
+    note: Optional[str] = None  # the job is stored but not queued yet; an upload read as Windows-1252
 
 
 class JobProgress(BaseModel):

@@ -249,3 +249,14 @@ def test_results_stream_page_by_page_in_order_and_whole(client, monkeypatch):
         rows = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
         assert [r[key] for r in rows] == [f"S{i}" for i in range(10)]
     assert json.loads(client.get(f"/v1/jobs/{job_id}/results").text) == body
+
+
+def test_a_windows_spreadsheet_manifest_is_read_and_the_answer_says_so(client, worker):
+    manifest = f"id,dna\nMüller_1,{GOOD}\n".encode("cp1252")
+    job = client.post("/v1/jobs", files={"manifest": ("m.csv", manifest, "text/csv")})
+    assert job.status_code == 202 and "Windows-1252" in job.json()["note"]
+    _wait(client, job.json()["id"])
+    items = client.get(f"/v1/jobs/{job.json()['id']}/results").json()["items"]
+    assert [i["specimen_id"] for i in items] == ["Müller_1"]
+    plain = client.post("/v1/jobs", files={"manifest": ("m.csv", manifest.decode("cp1252").encode(), "text/csv")})
+    assert plain.status_code == 202 and plain.json().get("note") is None

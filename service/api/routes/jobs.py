@@ -24,10 +24,10 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 ERRORS = {c: {"model": Problem} for c in (404, 413, 422, 503)}
 
 
-async def _text(upload: Optional[UploadFile], what: str) -> Optional[str]:
+async def _text(upload: Optional[UploadFile], what: str, notes: list[str]) -> Optional[str]:
     if upload is None or not upload.filename:
         return None
-    return decode_text(await upload.read(), what)
+    return decode_text(await upload.read(), what, notes)
 
 
 @router.post("", status_code=202, response_model=JobAccepted, responses=ERRORS)
@@ -47,7 +47,9 @@ async def submit(
         raise HTTPException(422, f"top_k must be between 1 and {s.max_top_k}, got {top_k}")
     if restrict_to is not None and not identifier.searcher.has_taxon(restrict_to):
         raise HTTPException(422, f"restrict_to: no reference key carries the taxon {restrict_to!r}")
-    upload = jobs.Upload(fasta=await _text(fasta, "FASTA file"), manifest=await _text(manifest, "manifest"),
+    notes: list[str] = []
+    upload = jobs.Upload(fasta=await _text(fasta, "FASTA file", notes),
+                         manifest=await _text(manifest, "manifest", notes),
                          zip_bytes=(await images_zip.read()) if images_zip is not None and images_zip.filename
                          else None)
     job = await run_in_threadpool(jobs.create_job, session, s.data_dir, upload, s.limits,
@@ -56,8 +58,10 @@ async def submit(
     out = {"id": job.id, "total": job.total, "status": job.status, "status_url": f"/v1/jobs/{job.id}",
            "results_url": f"/v1/jobs/{job.id}/results"}
     if problem:
-        out["note"] = (f"the job is stored, but the job queue cannot be reached now ({problem}); the workers "
-                       f"dispatch its items when the queue is back")
+        notes.append(f"the job is stored, but the job queue cannot be reached now ({problem}); the workers "
+                     f"dispatch its items when the queue is back")
+    if notes:
+        out["note"] = "; ".join(notes)
     return out
 
 
