@@ -1,6 +1,9 @@
 """Barcode identification from alignment evidence vs `vsearch --usearch_global`, on real public barcode sets.
 
     python -m benchmarks.dna_vs_vsearch [--sets insect1k,osmia,chironominae,butterflies] [--workers 2] [--orders 5]
+    python -m benchmarks.dna_vs_vsearch --records mylab=my_bold_export.tsv   # your own labelled barcodes
+    python -m benchmarks.dna_vs_vsearch --insect1k-groups family=Culicidae,order=Coleoptera --orders 1 \
+        --out benchmarks/results/dna_vs_vsearch_insect1k_groups   # taxa of insect1k, each partitioned anew
 
 Per set, the project's congeneric CLIBD partition (`training.partition`, seed 0), then two protocols with the
 same queries and references for both methods:
@@ -59,7 +62,7 @@ _STATE: dict = {}
 def _hits(given: str) -> list:
     index, keys, n = _STATE["index"], _STATE["keys"], _STATE["n"]
     seq = given if _STATE["oriented"] else orient(given, lambda s: kmer_support([index], s))[0]
-    return widened_hits(seq, lambda m: candidate_pool(index, keys, seq, m), n)
+    return widened_hits(seq, lambda m, broad: candidate_pool(index, keys, seq, m, broad=broad), n)
 
 
 def all_hits(index: BarcodeIndex, keys: list[Record], seqs: list[str], workers: int, n: int,
@@ -145,10 +148,11 @@ def _sample(recs: list[Record], n: int) -> list[Record]:
     return [recs[i] for i in sorted(random.Random(0).sample(range(len(recs)), n))]
 
 
-def split_set(path: Path) -> dict[str, list[Record]]:
-    """The records of a file with a valid barcode, species and genus, by split of the congeneric CLIBD partition
-    (seed 0), barcodes normalized."""
-    records = [r for r in read_records(path) if try_normalize(r.dna) and r.species and r.genus]
+def split_set(path: Path, where: Optional[tuple[str, str]] = None) -> dict[str, list[Record]]:
+    """The records of a file with a valid barcode, species and genus (and `where` = (rank, name): of that
+    taxon only), by split of the congeneric CLIBD partition (seed 0), barcodes normalized."""
+    records = [r for r in read_records(path) if try_normalize(r.dna) and r.species and r.genus
+               and (where is None or r.label(where[0]) == where[1])]
     for r in records:
         r.dna = try_normalize(r.dna)
     by: dict[str, list[Record]] = {}
@@ -158,9 +162,9 @@ def split_set(path: Path) -> dict[str, list[Record]]:
 
 
 def run_set(name: str, path: Path, workers: int, candidates: int, target: float, max_queries: int,
-            n_orders: int = 1) -> dict:
-    """Both protocols on one record file."""
-    by = split_set(path)
+            n_orders: int = 1, where: Optional[tuple[str, str]] = None) -> dict:
+    """Both protocols on one record file (`where`: one taxon of it, `split_set`)."""
+    by = split_set(path, where)
     out: dict = {"records": sum(map(len, by.values())), "splits": {k: len(v) for k, v in sorted(by.items())}}
 
     # Identification: all keys are references.
@@ -366,7 +370,13 @@ def _render_orders(out: dict) -> list[str]:
 def main() -> int:
     """Run the chosen sets and write the tables."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default=",".join(SETS), help="comma list of: " + ", ".join(SETS))
+    ap.add_argument("--sets", default=None,
+                    help="comma list of: " + ", ".join(SETS) + " (default: all of them, unless --records is given)")
+    ap.add_argument("--records", action="append", default=[], metavar="NAME=FILE",
+                    help="also run on your own labelled barcodes (any format `clibd partition` reads), as set NAME")
+    ap.add_argument("--insect1k-groups", default="", metavar="RANK=NAME,...",
+                    help="also run on taxa of insect1k alone, each partitioned anew as a set of its own "
+                         "(e.g. family=Culicidae,order=Coleoptera)")
     ap.add_argument("--workers", type=int, default=2, help="processes for our queries")
     ap.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES, help="k-mer candidates per query")
     ap.add_argument("--target-precision", type=float, default=0.95)
@@ -375,16 +385,31 @@ def main() -> int:
                     help="reference file orders to run both methods on: the given one and seeded shuffles")
     ap.add_argument("--out", default=str(RESULTS / "dna_vs_vsearch"), help="results prefix")
     args = ap.parse_args()
-    missing = [s for s in args.sets.split(",") if not SETS[s].exists()]
+    chosen = args.sets.split(",") if args.sets else ([] if args.records or args.insect1k_groups else list(SETS))
+    unknown = [s for s in chosen if s not in SETS]
+    if unknown:
+        ap.error(f"unknown set(s) {unknown}: choose from {', '.join(SETS)} or give --records NAME=FILE")
+    paths: dict[str, tuple[Path, Optional[tuple[str, str]]]] = {name: (SETS[name], None) for name in chosen}
+    for given in args.records:
+        name, sep, file = given.partition("=")
+        if not sep or not name or not file:
+            ap.error(f"--records takes NAME=FILE, got {given!r}")
+        paths[name] = (Path(file), None)
+    for given in filter(None, args.insect1k_groups.split(",")):
+        rank, sep, taxon = given.partition("=")
+        if not sep or rank not in RANKS or not taxon:
+            ap.error(f"--insect1k-groups takes RANK=NAME with RANK one of {', '.join(RANKS)}, got {given!r}")
+        paths[f"insect1k {taxon}"] = (SETS["insect1k"], (rank, taxon))
+    missing = sorted({str(p) for p, _ in paths.values() if not p.exists()})
     if missing:
-        print(f"missing data for {missing} (expected under {DATA})", file=sys.stderr)
+        print(f"missing data: {missing}", file=sys.stderr)
         return 2
     out = {"command": "python -m benchmarks.dna_vs_vsearch " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
            "machine": describe_machine(), "workers": args.workers, "candidates": args.candidates, "sets": {}}
-    for name in args.sets.split(","):
+    for name, (path, where) in paths.items():
         t0 = time.perf_counter()
-        out["sets"][name] = run_set(name, SETS[name], args.workers, args.candidates, args.target_precision,
-                                   args.max_queries, args.orders)
+        out["sets"][name] = run_set(name, path, args.workers, args.candidates, args.target_precision,
+                                   args.max_queries, args.orders, where)
         out["sets"][name]["wall_s"] = time.perf_counter() - t0
         print(f"{name}: done in {out['sets'][name]['wall_s']:.0f} s", file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

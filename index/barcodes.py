@@ -14,7 +14,7 @@ import numpy as np
 
 from clibd.dna_tokenizer import try_normalize
 from clibd.index.alignment import Alignment, align
-from clibd.index.kmers import KmerConfig, KmerIndex, distinct_sequences
+from clibd.index.kmers import KmerConfig, KmerIndex, distinct_sequences, short_kmer_share
 from clibd.index.orientation import coding_strand
 
 KMER_FILE = "dna.kmers2.npz"  # (2: references on their coding strand; an older file is rebuilt on load)
@@ -25,6 +25,7 @@ KMER_FILE = "dna.kmers2.npz"  # (2: references on their coding strand; an older 
 DEFAULT_CANDIDATES = 16
 WIDEN_BELOW = 98.0
 WIDEN = 8
+BROAD_POOL = 1024  # distinct barcodes a broad search ranks by short k-mers (measured: benchmarks.dna_candidates)
 SUPPORT_BARCODES = 8  # barcodes whose shared k-mers decide a query's strand when its reading frames do not
 SHORT_OVERLAP = 0.9
 SHORT_OVERLAP_PENALTY = 2.0
@@ -89,10 +90,15 @@ class BarcodeIndex:
         """The key positions carrying one distinct barcode."""
         return self._members[self._starts[distinct]:self._starts[distinct + 1]]
 
-    def candidates(self, sequence: str, n: int) -> list[int]:
-        """The `n` distinct barcodes sharing the most rare k-mers with the query, best first."""
-        found, _ = self.kmers.search(sequence, n)
-        return [int(i) for i in found]
+    def candidates(self, sequence: str, n: int, broad: bool = False) -> list[int]:
+        """The `n` distinct barcodes sharing the most rare k-mers with the query, best first; `broad` (a query
+        with no close reference): the `BROAD_POOL` sharing the largest share of k-mers, of those the `n` sharing
+        the largest share of short k-mers."""
+        if not broad:
+            return [int(i) for i in self.kmers.search(sequence, n)[0]]
+        found, _ = self.kmers.search(sequence, max(n, BROAD_POOL), broad=True)
+        share = short_kmer_share(sequence, [self.sequences[i] for i in found])
+        return [int(found[i]) for i in np.argsort(-share, kind="stable")[:n]]
 
 
 def kmer_support(indexes: Iterable[Optional[BarcodeIndex]], sequence: str, n: int = SUPPORT_BARCODES) -> int:
@@ -104,12 +110,14 @@ def kmer_support(indexes: Iterable[Optional[BarcodeIndex]], sequence: str, n: in
 
 
 def candidate_pool(index: BarcodeIndex, records: Sequence, sequence: str, n: int,
-                   removed: frozenset = frozenset(), similarity: Optional[dict] = None) -> list[tuple]:
-    """(record, barcode, embedding similarity) for the keys carrying the query's `n` k-mer candidates, less
-    removed ids; `similarity` maps (id, modality) of embedding neighbours to their cosine and is consumed."""
+                   removed: frozenset = frozenset(), similarity: Optional[dict] = None,
+                   broad: bool = False) -> list[tuple]:
+    """(record, barcode, embedding similarity) for the keys carrying the query's `n` k-mer candidates
+    (`BarcodeIndex.candidates`), less removed ids; `similarity` maps (id, modality) of embedding neighbours to
+    their cosine and is consumed."""
     similarity = {} if similarity is None else similarity
     pool = []
-    for distinct in index.candidates(sequence, n * (2 if removed else 1)):
+    for distinct in index.candidates(sequence, n * (2 if removed else 1), broad):
         for pos in index.members(distinct):
             rec = records[pos]
             if rec.id not in removed:
@@ -149,13 +157,17 @@ def evidence_order(hits: list[Hit]) -> list[Hit]:
     return [h for _, h in ranked]
 
 
-def widened_hits(query: str, pool_of: Callable[[int], list[tuple[object, str, Optional[float]]]],
+def widened_hits(query: str, pool_of: Callable[[int, bool], list[tuple[object, str, Optional[float]]]],
                  n: int) -> list[Hit]:
-    """Hits among the `n` best k-mer candidates (`pool_of(n)`); when none reaches `WIDEN_BELOW` identity —
-    a specimen unlike every reference, whose closest relatives share few k-mers with it — among `WIDEN` x n."""
+    """Hits among the `n` best k-mer candidates (`pool_of(n, False)`); when none reaches `WIDEN_BELOW`
+    identity — a specimen unlike every reference, whose closest relatives share few rare k-mers with it — also
+    among the `WIDEN` x n of a broad search (`pool_of(WIDEN * n, True)`: `BarcodeIndex.candidates`)."""
     done: dict[str, Optional[Alignment]] = {}
-    hits = align_hits(query, pool_of(n), done)
+    pool = pool_of(n, False)
+    hits = align_hits(query, pool, done)
     if not hits or hits[0].identity < WIDEN_BELOW:
-        hits = align_hits(query, pool_of(n * WIDEN), done)
+        seen = {id(entry[0]) for entry in pool}
+        pool += [entry for entry in pool_of(n * WIDEN, True) if id(entry[0]) not in seen]
+        hits = align_hits(query, pool, done)
     return hits
 

@@ -6,6 +6,11 @@ k-mers are kept in every sequence, so two similar barcodes keep the same ones), 
 barcodes are indexed once, and the postings are one sorted array (CSR) searched with numpy. A reference
 is a candidate when it shares k-mers with the query anywhere, whatever stretch of COI each covers, so
 candidates do not depend on the embedding.
+
+A query with no close reference (a new species) is searched again broadly: its relatives share k-mers
+common to their whole genus, which the rarest-first budget of a plain search passes over, so a broad search
+gathers past it, ranks by the share of k-mers shared, and the best of those are ranked again by short (8-base,
+vsearch's word length) k-mers, more of which survive 10-15% divergence (`short_kmer_share`).
 """
 from __future__ import annotations
 
@@ -78,6 +83,7 @@ class KmerIndex:
     """Sampled k-mer postings over distinct reference barcodes; `search` ranks them by shared k-mers."""
 
     budget = 50_000  # postings gathered per query (rarest k-mers first)
+    broad_budget = 2_000_000  # ... and per broad search (`search(broad=True)`)
     min_kmers = 16  # ... but never fewer k-mers than this
 
     def __init__(self, config: KmerConfig, codes: np.ndarray, offsets: np.ndarray, targets: np.ndarray,
@@ -87,6 +93,14 @@ class KmerIndex:
         self.offsets = offsets  # postings of codes[i] are targets[offsets[i]:offsets[i+1]]
         self.targets = targets
         self.n_targets = n_targets
+        self._sizes: np.ndarray | None = None
+
+    @property
+    def target_sizes(self) -> np.ndarray:
+        """How many sampled k-mers each target holds (counted once, from the postings)."""
+        if self._sizes is None:
+            self._sizes = np.bincount(self.targets, minlength=self.n_targets)
+        return self._sizes
 
     @classmethod
     def build(cls, sequences: Sequence[str], config: KmerConfig = KmerConfig(),
@@ -103,13 +117,15 @@ class KmerIndex:
         targets = (key & 0xFFFFFFFF).astype(np.int32)
         return cls(config, distinct, offsets, targets, len(sequences))
 
-    def shared_counts(self, sequence: str) -> tuple[np.ndarray, np.ndarray]:
+    def shared_counts(self, sequence: str, budget: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The targets sharing the query's rarest sampled k-mers, and how many of them each shares.
 
-        k-mers are taken rarest first until `budget` postings are gathered: a k-mer common to half an order
-        says nothing about which reference is closest, while the rare ones (a species', a population's)
-        are what tell conspecifics apart; this bounds the work per query however many references there are.
+        k-mers are taken rarest first until `budget` postings (default `self.budget`) are gathered: a k-mer
+        common to half an order says nothing about which reference is closest to a conspecific query, while
+        the rare ones (a species', a population's) are what tell conspecifics apart; this bounds the work per
+        query however many references there are.
         """
+        budget = self.budget if budget is None else budget
         q = sorted_unique(_chunk_codes([sequence], self.config)[0])
         if not len(q) or not len(self.codes):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -120,7 +136,7 @@ class KmerIndex:
         lo, hi = self.offsets[pos], self.offsets[pos + 1]
         sizes = hi - lo
         order = np.argsort(sizes, kind="stable")
-        within = np.cumsum(sizes[order]) <= self.budget
+        within = np.cumsum(sizes[order]) <= budget
         within[:self.min_kmers] = True
         take = order[within]
         lo, sizes = lo[take], sizes[take]
@@ -135,9 +151,23 @@ class KmerIndex:
         starts = np.flatnonzero(np.concatenate([[len(hits) > 0], hits[1:] != hits[:-1]]))
         return hits[starts], np.diff(np.append(starts, len(hits)))
 
-    def search(self, sequence: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Up to `n` targets sharing the most sampled k-mers with `sequence`, most first (ties by position)."""
-        found, counts = self.shared_counts(sequence)
+    def search(self, sequence: str, n: int, broad: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Up to `n` targets sharing the most sampled k-mers with `sequence`, most first (ties by position).
+
+        `broad`: for a query with no close reference, whose nearest relatives share mostly k-mers common to
+        many barcodes. The rarest-first budget would drop exactly those, so up to `broad_budget` postings are
+        gathered, and targets rank by the share of the shorter barcode's k-mers they share (a long reference
+        holds more k-mers to share by chance); the scores returned are still counts.
+        """
+        found, counts = self.shared_counts(sequence, self.broad_budget if broad else None)
+        if broad and len(found):
+            n_query = max(1, len(sorted_unique(_chunk_codes([sequence], self.config)[0])))
+            share = counts / np.maximum(1, np.minimum(n_query, self.target_sizes[found]))
+            if len(found) > n:
+                top = np.argpartition(-share, n - 1)[:n]
+                found, counts, share = found[top], counts[top], share[top]
+            order = np.lexsort((found, -share))
+            return found[order], counts[order]
         if len(found) > n:
             top = np.argpartition(-counts, n - 1)[:n]
             found, counts = found[top], counts[top]
@@ -156,6 +186,35 @@ class KmerIndex:
         with np.load(path) as z:
             return cls(KmerConfig(int(z["k"]), int(z["sample"])), z["codes"], z["offsets"], z["targets"],
                        int(z["n_targets"]))
+
+
+SHORT_K = 8  # vsearch's word length: more words survive at 10-15% divergence than of 12 bases
+
+
+def _short_codes(sequences: Sequence[str], k: int = SHORT_K) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every k-mer (k <= 8) of the joined sequences as 16-bit codes, whether it is free of separators and
+    ambiguity codes, and which sequence it starts in."""
+    bases = _LOOKUP[np.frombuffer("|".join(sequences).encode("ascii", "replace"), np.uint8)]
+    n = max(0, len(bases) - k + 1)
+    codes = np.zeros(n, np.uint16)
+    for j in range(k):
+        codes |= (bases[j:j + n] & 3).astype(np.uint16) << np.uint16(2 * (k - 1 - j))
+    bad = np.concatenate([[0], np.cumsum(bases == 255)])
+    lengths = np.fromiter((len(s) + 1 for s in sequences), np.int64, len(sequences))
+    return codes, (bad[k:] - bad[:n]) == 0, np.repeat(np.arange(len(sequences)), lengths)[:n]
+
+
+def short_kmer_share(query: str, targets: Sequence[str], k: int = SHORT_K) -> np.ndarray:
+    """Per target, the share of the query's k-mer positions whose short k-mer the target holds (at most one
+    per target position): a finer ranking of a few hundred candidates than long sampled k-mers give at genus
+    distance. A short reference shares at most its own length's worth, as with vsearch's word counts: a
+    200-bp barcode at 93% is weaker evidence than a whole one at 90%, and ranks below it."""
+    codes, valid, _ = _short_codes([query], k)
+    present = np.zeros(1 << (2 * k), bool)
+    present[codes[valid]] = True
+    codes, ok, owner = _short_codes(list(targets), k)
+    shared = np.bincount(owner[ok & present[codes]], minlength=len(targets))
+    return np.minimum(shared, int(valid.sum())) / max(1, int(valid.sum()))
 
 
 def distinct_sequences(sequences: Iterable[str]) -> tuple[list[str], np.ndarray]:

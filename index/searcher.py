@@ -283,12 +283,12 @@ class Searcher:
         neighbors = list(neighbors)
         delta_index = self._delta_index(delta)
 
-        def pool_of(n_candidates: int) -> list[tuple[object, str, Optional[float]]]:
+        def pool_of(n_candidates: int, broad: bool) -> list[tuple[object, str, Optional[float]]]:
             similarity = {(n.record.id, n.record.modality): n.similarity for n in neighbors}
             pool: list[tuple[object, str, Optional[float]]] = []
             for barcodes, records in ((snapshot.barcodes, snapshot.records["dna"]), (delta_index, delta.records)):
                 if barcodes is not None:
-                    pool += candidate_pool(barcodes, records, sequence, n_candidates, removed, similarity)
+                    pool += candidate_pool(barcodes, records, sequence, n_candidates, removed, similarity, broad)
             for n in neighbors:  # embedding neighbours the k-mers did not bring
                 dna = try_normalize(n.record.dna)
                 if (n.record.id, n.record.modality) in similarity and dna and n.record.id not in removed:

@@ -4,8 +4,8 @@ import numpy as np
 from tests.index.barcodes_helpers import mutate as _mutate, random_barcode as _seq
 
 from clibd.index.alignment import align, percent_identity
-from clibd.index.barcodes import BarcodeIndex, align_hits
-from clibd.index.kmers import KmerConfig, KmerIndex
+from clibd.index.barcodes import WIDEN, BarcodeIndex, align_hits, widened_hits
+from clibd.index.kmers import KmerConfig, KmerIndex, short_kmer_share
 
 
 def test_the_closest_reference_ranks_first_among_many():
@@ -60,3 +60,56 @@ def test_an_index_of_no_barcodes_finds_nothing():
     index = KmerIndex.build([])
     found, counts = index.search("ACGT" * 100, 5)
     assert len(found) == 0 and len(counts) == 0
+
+
+def test_a_broad_search_finds_the_genus_the_rare_kmer_budget_passes_over():
+    """A new species of a genus whose 40 keys share its k-mers among themselves: those k-mers are common, so
+    the rarest-first budget of a plain search spends itself on references sharing a few rare k-mers by chance
+    (here SYNTHETIC snippets of the query). A broad search gathers past the budget."""
+    genus = _seq(658, 1)
+    keys = [_mutate(genus, 0.02, 10 + i) for i in range(40)]
+    query = _mutate(genus, 0.10, 99)
+    snippets = [_seq(300, 200 + i) + query[8 * i:8 * i + 40] + _seq(300, 400 + i) for i in range(30)]
+    idx = KmerIndex.build(keys + snippets, KmerConfig(12, 2))
+    idx.budget = 300  # small enough for 40 keys' shared k-mers to exceed it
+    plain, _ = idx.search(query, 16)
+    broad, _ = idx.search(query, 16, broad=True)
+    assert sum(int(t) < 40 for t in plain) < 8
+    assert all(int(t) < 40 for t in broad)
+
+
+def test_a_broad_search_ranks_by_the_share_of_the_shorter_barcodes_kmers():
+    query = _seq(658, 3)
+    fragment = query[200:500]  # all of its k-mers are the query's
+    long_relative = _mutate(query, 0.03, 4) + _seq(900, 5)  # shares more k-mers in number, a smaller share
+    idx = KmerIndex.build([long_relative, fragment], KmerConfig(12, 2))
+    assert list(idx.search(query, 2)[0]) == [0, 1]
+    assert list(idx.search(query, 2, broad=True)[0]) == [1, 0]
+
+
+def test_short_kmer_share_counts_the_shorter_barcodes_positions():
+    query = _seq(658, 6)
+    share = short_kmer_share(query, [query, query[100:400], _seq(658, 7), _mutate(query, 0.10, 8), "ACGTN" * 40])
+    assert share[0] == share[1] == 1.0
+    assert share[2] < 0.2 < share[3] < 0.8
+    assert share[4] == 0.0  # every 8-mer there holds an N: none is counted, nothing is shared
+
+
+def test_widening_keeps_the_first_candidates_and_adds_a_broad_search():
+    """`widened_hits` alone, with a stand-in candidate source that records what it was asked for."""
+    query = _seq(658, 11)
+    close, far, farther = _mutate(query, 0.01, 12), _mutate(query, 0.08, 13), _mutate(query, 0.12, 14)
+    asked = []
+
+    def pool_of(pools):
+        def of(n, broad):
+            asked.append((n, broad))
+            return [(name, seq, None) for name, seq in pools[broad]]
+        return of
+
+    hits = widened_hits(query, pool_of({False: [("close", close)], True: []}), 16)
+    assert asked == [(16, False)] and [h.record for h in hits] == ["close"]
+    asked.clear()
+    hits = widened_hits(query, pool_of({False: [("farther", farther)], True: [("far", far), ("farther", farther)]}), 16)
+    assert asked == [(16, False), (16 * WIDEN, True)]
+    assert [h.record for h in hits] == ["far", "farther"]  # the first pass's candidate kept, and once
