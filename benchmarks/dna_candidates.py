@@ -1,6 +1,6 @@
 """How many k-mer candidates a barcode needs: recall of its best alignment, and what the answer gets from it.
 
-    python -m benchmarks.dna_candidates [--queries 400] [--reference-pool 0]
+    python -m benchmarks.dna_candidates [--queries 300] [--reference-pool 0]
 
 On insect1k (the project's congeneric partition, seed 0), two protocols: identification (references =
 key_seen + key_unseen, queries = test + test_unseen) and new species (references = key_seen, queries =
@@ -33,7 +33,7 @@ from clibd.training.partition import PartitionConfig, partition
 def main() -> int:
     """Measure every candidate count on both protocols and write the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--queries", type=int, default=400, help="queries per protocol (seeded sample)")
+    ap.add_argument("--queries", type=int, default=300, help="queries per protocol (seeded sample)")
     ap.add_argument("--reference-pool", type=int, default=0,
                     help="candidates whose best hit counts as best (0: every reference barcode)")
     ap.add_argument("--out", default=str(RESULTS / "dna_candidates"))

@@ -50,23 +50,24 @@ def kmer_codes(sequences: Sequence[str], config: KmerConfig,
     return np.concatenate(codes_out), np.concatenate(owners_out)
 
 
-def _chunk_codes(sequences: Sequence[str], config: KmerConfig) -> tuple[np.ndarray, np.ndarray]:
-    k = config.k
-    dtype = np.int32 if k <= 15 else np.int64
-    joined = "|".join(sequences).encode("ascii", "replace")
-    bases = _LOOKUP[np.frombuffer(joined, np.uint8)]
-    lengths = np.fromiter((len(s) for s in sequences), np.int64, len(sequences))
-    if len(bases) < k:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    n = len(bases) - k + 1
+def _packed(sequences: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every k-mer of the joined sequences 2-bit packed (16-bit codes for k <= 8), whether it is free of
+    separators and ambiguity codes, and which sequence it starts in."""
+    dtype = np.uint16 if k <= 8 else np.int32 if k <= 15 else np.int64
+    bases = _LOOKUP[np.frombuffer("|".join(sequences).encode("ascii", "replace"), np.uint8)]
+    n = max(0, len(bases) - k + 1)
     codes = np.zeros(n, dtype)
     for j in range(k):  # rolling 2-bit packing, one pass per position in the k-mer
         codes <<= 2
-        codes |= bases[j:j + n] & 3
+        codes |= (bases[j:j + n] & 3).astype(dtype)
     bad = np.concatenate([[0], np.cumsum(bases == 255)])
-    valid = (bad[k:] - bad[:n]) == 0  # no separator, no ambiguity code inside
-    codes = codes[valid]
-    owner = np.repeat(np.arange(len(sequences), dtype=np.int64), lengths + 1)[:n][valid]
+    lengths = np.fromiter((len(s) + 1 for s in sequences), np.int64, len(sequences))
+    return codes, (bad[k:] - bad[:n]) == 0, np.repeat(np.arange(len(sequences), dtype=np.int64), lengths)[:n]
+
+
+def _chunk_codes(sequences: Sequence[str], config: KmerConfig) -> tuple[np.ndarray, np.ndarray]:
+    codes, valid, owner = _packed(sequences, config.k)
+    codes, owner = codes[valid], owner[valid]  # no separator, no ambiguity code inside
     if config.sample > 1:
         keep = ((codes.astype(np.uint64) * _GOLDEN) >> np.uint64(40)) % np.uint64(config.sample) == 0
         codes, owner = codes[keep], owner[keep]
@@ -191,28 +192,15 @@ class KmerIndex:
 SHORT_K = 8  # vsearch's word length: more words survive at 10-15% divergence than of 12 bases
 
 
-def _short_codes(sequences: Sequence[str], k: int = SHORT_K) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every k-mer (k <= 8) of the joined sequences as 16-bit codes, whether it is free of separators and
-    ambiguity codes, and which sequence it starts in."""
-    bases = _LOOKUP[np.frombuffer("|".join(sequences).encode("ascii", "replace"), np.uint8)]
-    n = max(0, len(bases) - k + 1)
-    codes = np.zeros(n, np.uint16)
-    for j in range(k):
-        codes |= (bases[j:j + n] & 3).astype(np.uint16) << np.uint16(2 * (k - 1 - j))
-    bad = np.concatenate([[0], np.cumsum(bases == 255)])
-    lengths = np.fromiter((len(s) + 1 for s in sequences), np.int64, len(sequences))
-    return codes, (bad[k:] - bad[:n]) == 0, np.repeat(np.arange(len(sequences)), lengths)[:n]
-
-
 def short_kmer_share(query: str, targets: Sequence[str], k: int = SHORT_K) -> np.ndarray:
     """Per target, the share of the query's k-mer positions whose short k-mer the target holds (at most one
     per target position): a finer ranking of a few hundred candidates than long sampled k-mers give at genus
     distance. A short reference shares at most its own length's worth, as with vsearch's word counts: a
     200-bp barcode at 93% is weaker evidence than a whole one at 90%, and ranks below it."""
-    codes, valid, _ = _short_codes([query], k)
+    codes, valid, _ = _packed([query], k)
     present = np.zeros(1 << (2 * k), bool)
     present[codes[valid]] = True
-    codes, ok, owner = _short_codes(list(targets), k)
+    codes, ok, owner = _packed(list(targets), k)
     shared = np.bincount(owner[ok & present[codes]], minlength=len(targets))
     return np.minimum(shared, int(valid.sum())) / max(1, int(valid.sum()))
 

@@ -87,10 +87,11 @@ def test_a_broad_search_ranks_by_the_share_of_the_shorter_barcodes_kmers():
     assert list(idx.search(query, 2, broad=True)[0]) == [1, 0]
 
 
-def test_short_kmer_share_counts_the_shorter_barcodes_positions():
+def test_short_kmer_share_is_the_share_of_the_querys_8mers_a_reference_holds():
     query = _seq(658, 6)
     share = short_kmer_share(query, [query, query[100:400], _seq(658, 7), _mutate(query, 0.10, 8), "ACGTN" * 40])
-    assert share[0] == share[1] == 1.0
+    assert share[0] == 1.0
+    assert share[1] == (400 - 100 - 7) / (658 - 7)  # a fragment holds its own length's worth, as vsearch counts
     assert share[2] < 0.2 < share[3] < 0.8
     assert share[4] == 0.0  # every 8-mer there holds an N: none is counted, nothing is shared
 
