@@ -160,12 +160,13 @@ def evidence_order(hits: list[Hit]) -> list[Hit]:
 def widened_hits(query: str, pool_of: Callable[[int, bool], list[tuple[object, str, Optional[float]]]],
                  n: int) -> list[Hit]:
     """Hits among the `n` best k-mer candidates (`pool_of(n, False)`); when none reaches `WIDEN_BELOW`
-    identity — a specimen unlike every reference, whose closest relatives share few rare k-mers with it — also
-    among the `WIDEN` x n of a broad search (`pool_of(WIDEN * n, True)`: `BarcodeIndex.candidates`)."""
+    identity — a specimen unlike every reference, whose closest relatives share few rare k-mers with it — among
+    the `WIDEN` x n best of a plain search and as many of a broad one (`pool_of(WIDEN * n, True)`:
+    `BarcodeIndex.candidates`): the broad search adds candidates, it takes none away."""
     done: dict[str, Optional[Alignment]] = {}
-    pool = pool_of(n, False)
-    hits = align_hits(query, pool, done)
+    hits = align_hits(query, pool_of(n, False), done)
     if not hits or hits[0].identity < WIDEN_BELOW:
+        pool = pool_of(n * WIDEN, False)
         seen = {id(entry[0]) for entry in pool}
         pool += [entry for entry in pool_of(n * WIDEN, True) if id(entry[0]) not in seen]
         hits = align_hits(query, pool, done)

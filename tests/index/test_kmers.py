@@ -96,7 +96,7 @@ def test_short_kmer_share_is_the_share_of_the_querys_8mers_a_reference_holds():
     assert share[4] == 0.0  # every 8-mer there holds an N: none is counted, nothing is shared
 
 
-def test_widening_keeps_the_first_candidates_and_adds_a_broad_search():
+def test_widening_keeps_the_plain_candidates_and_adds_a_broad_search():
     """`widened_hits` alone, with a stand-in candidate source that records what it was asked for."""
     query = _seq(658, 11)
     close, far, farther = _mutate(query, 0.01, 12), _mutate(query, 0.08, 13), _mutate(query, 0.12, 14)
@@ -112,5 +112,5 @@ def test_widening_keeps_the_first_candidates_and_adds_a_broad_search():
     assert asked == [(16, False)] and [h.record for h in hits] == ["close"]
     asked.clear()
     hits = widened_hits(query, pool_of({False: [("farther", farther)], True: [("far", far), ("farther", farther)]}), 16)
-    assert asked == [(16, False), (16 * WIDEN, True)]
-    assert [h.record for h in hits] == ["far", "farther"]  # the first pass's candidate kept, and once
+    assert asked == [(16, False), (16 * WIDEN, False), (16 * WIDEN, True)]
+    assert [h.record for h in hits] == ["far", "farther"]  # the plain search's candidate kept, and once
