@@ -25,7 +25,11 @@ KMER_FILE = "dna.kmers2.npz"  # (2: references on their coding strand; an older 
 DEFAULT_CANDIDATES = 16
 WIDEN_BELOW = 98.0
 WIDEN = 8
-BROAD_POOL = 1024  # distinct barcodes a broad search ranks by short k-mers (measured: benchmarks.dna_candidates)
+# A query whose best among WIDEN x 16 is below BROAD_BELOW (BOLD's species threshold) has no conspecific among
+# them: it gets the broad search too. A specimen of a referenced species 2-3% from its nearest key does not
+# (on benchmarks.dna_scale's queries: 19 of 1,000 widen, all with a key at 97.4-98% among the 128).
+BROAD_BELOW = 97.0
+BROAD_POOL = 1024  # distinct barcodes a broad search ranks by short k-mers
 SUPPORT_BARCODES = 8  # barcodes whose shared k-mers decide a query's strand when its reading frames do not
 SHORT_OVERLAP = 0.9
 SHORT_OVERLAP_PENALTY = 2.0
@@ -160,15 +164,18 @@ def evidence_order(hits: list[Hit]) -> list[Hit]:
 def widened_hits(query: str, pool_of: Callable[[int, bool], list[tuple[object, str, Optional[float]]]],
                  n: int) -> list[Hit]:
     """Hits among the `n` best k-mer candidates (`pool_of(n, False)`); when none reaches `WIDEN_BELOW`
-    identity — a specimen unlike every reference, whose closest relatives share few rare k-mers with it — among
-    the `WIDEN` x n best of a plain search and as many of a broad one (`pool_of(WIDEN * n, True)`:
-    `BarcodeIndex.candidates`): the broad search adds candidates, it takes none away."""
+    identity, among the `WIDEN` x n best; when none of those reaches `BROAD_BELOW` either — a specimen with no
+    conspecific reference, whose closest relatives share few rare k-mers with it — also among as many of a
+    broad search (`pool_of(WIDEN * n, True)`: `BarcodeIndex.candidates`), which adds candidates and takes none
+    away."""
     done: dict[str, Optional[Alignment]] = {}
     hits = align_hits(query, pool_of(n, False), done)
     if not hits or hits[0].identity < WIDEN_BELOW:
         pool = pool_of(n * WIDEN, False)
-        seen = {id(entry[0]) for entry in pool}
-        pool += [entry for entry in pool_of(n * WIDEN, True) if id(entry[0]) not in seen]
         hits = align_hits(query, pool, done)
+        if not hits or hits[0].identity < BROAD_BELOW:
+            seen = {id(entry[0]) for entry in pool}
+            pool += [entry for entry in pool_of(n * WIDEN, True) if id(entry[0]) not in seen]
+            hits = align_hits(query, pool, done)
     return hits
 

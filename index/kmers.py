@@ -59,7 +59,7 @@ def _packed(sequences: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, n
     codes = np.zeros(n, dtype)
     for j in range(k):  # rolling 2-bit packing, one pass per position in the k-mer
         codes <<= 2
-        codes |= (bases[j:j + n] & 3).astype(dtype)
+        codes |= bases[j:j + n] & 3  # uint8 operand: cast within the ufunc, no array-sized temporary
     bad = np.concatenate([[0], np.cumsum(bases == 255)])
     lengths = np.fromiter((len(s) + 1 for s in sequences), np.int64, len(sequences))
     return codes, (bad[k:] - bad[:n]) == 0, np.repeat(np.arange(len(sequences), dtype=np.int64), lengths)[:n]

@@ -111,6 +111,10 @@ def test_widening_keeps_the_plain_candidates_and_adds_a_broad_search():
     hits = widened_hits(query, pool_of({False: [("close", close)], True: []}), 16)
     assert asked == [(16, False)] and [h.record for h in hits] == ["close"]
     asked.clear()
+    near = _mutate(query, 0.025, 15)  # a conspecific-level hit among the 128: no broad search
+    hits = widened_hits(query, pool_of({False: [("near", near)], True: [("far", far)]}), 16)
+    assert asked == [(16, False), (16 * WIDEN, False)] and [h.record for h in hits] == ["near"]
+    asked.clear()
     hits = widened_hits(query, pool_of({False: [("farther", farther)], True: [("far", far), ("farther", farther)]}), 16)
     assert asked == [(16, False), (16 * WIDEN, False), (16 * WIDEN, True)]
     assert [h.record for h in hits] == ["far", "farther"]  # the plain search's candidate kept, and once
