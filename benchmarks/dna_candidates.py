@@ -53,9 +53,10 @@ def main() -> int:
     for name, (refs, queries, rank) in protocols.items():
         queries = _sample(queries, args.queries)
         index = BarcodeIndex.build([r.dna for r in refs])
-        every = [(refs[index.members(i)[0]], seq, None) for i, seq in enumerate(index.sequences)]
-        best = [align_hits(q.dna, candidate_pool(index, refs, q.dna, args.reference_pool) if args.reference_pool
-                           else every) for q in queries]
+        every = None if args.reference_pool else [(refs[index.members(i)[0]], seq, None)
+                                                   for i, seq in enumerate(index.sequences)]
+        best = [align_hits(q.dna, every or candidate_pool(index, refs, q.dna, args.reference_pool))
+                for q in queries]
         scored = sum(bool(b) for b in best)
         for n in (8, 16, 32, 64, 128, "broad 128", "widened"):
             t0 = time.perf_counter()

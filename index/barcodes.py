@@ -26,8 +26,7 @@ DEFAULT_CANDIDATES = 16
 WIDEN_BELOW = 98.0
 WIDEN = 8
 # A query whose best among WIDEN x 16 is below BROAD_BELOW (BOLD's species threshold) has no conspecific among
-# them: it gets the broad search too. A specimen of a referenced species 2-3% from its nearest key does not
-# (on benchmarks.dna_scale's queries: 19 of 1,000 widen, all with a key at 97.4-98% among the 128).
+# them: it gets the broad search too. A specimen of a referenced species 2-3% from its nearest key does not.
 BROAD_BELOW = 97.0
 BROAD_POOL = 1024  # distinct barcodes a broad search ranks by short k-mers
 SUPPORT_BARCODES = 8  # barcodes whose shared k-mers decide a query's strand when its reading frames do not

@@ -118,8 +118,14 @@ class KmerIndex:
         targets = (key & 0xFFFFFFFF).astype(np.int32)
         return cls(config, distinct, offsets, targets, len(sequences))
 
-    def shared_counts(self, sequence: str, budget: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The targets sharing the query's rarest sampled k-mers, and how many of them each shares.
+    def query_kmers(self, sequence: str) -> np.ndarray:
+        """The distinct sampled k-mer codes of a query, sorted."""
+        return sorted_unique(_chunk_codes([sequence], self.config)[0])
+
+    def shared_counts(self, sequence: str, budget: int | None = None,
+                      q: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The targets sharing the query's rarest sampled k-mers (`q`: `query_kmers(sequence)` when already
+        known), and how many of them each shares.
 
         k-mers are taken rarest first until `budget` postings (default `self.budget`) are gathered: a k-mer
         common to half an order says nothing about which reference is closest to a conspecific query, while
@@ -127,7 +133,7 @@ class KmerIndex:
         query however many references there are.
         """
         budget = self.budget if budget is None else budget
-        q = sorted_unique(_chunk_codes([sequence], self.config)[0])
+        q = self.query_kmers(sequence) if q is None else q
         if not len(q) or not len(self.codes):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         pos = np.minimum(np.searchsorted(self.codes, q), len(self.codes) - 1)
@@ -160,10 +166,13 @@ class KmerIndex:
         gathered, and targets rank by the share of the shorter barcode's k-mers they share (a long reference
         holds more k-mers to share by chance); the scores returned are still counts.
         """
-        found, counts = self.shared_counts(sequence, self.broad_budget if broad else None)
+        if broad:
+            q = self.query_kmers(sequence)
+            found, counts = self.shared_counts(sequence, self.broad_budget, q)
+        else:
+            found, counts = self.shared_counts(sequence)
         if broad and len(found):
-            n_query = max(1, len(sorted_unique(_chunk_codes([sequence], self.config)[0])))
-            share = counts / np.maximum(1, np.minimum(n_query, self.target_sizes[found]))
+            share = counts / np.maximum(1, np.minimum(len(q), self.target_sizes[found]))
             if len(found) > n:
                 top = np.argpartition(-share, n - 1)[:n]
                 found, counts, share = found[top], counts[top], share[top]
